@@ -1,0 +1,47 @@
+"""Text reading shared by the corpus readers: BOM, CRLF, strict UTF-8 with line numbers, blocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtlws_jax.data import textfile
+from mtlws_jax.errors import InputError
+
+
+def _write(tmp_path, raw: bytes):
+  p = tmp_path / "f.txt"
+  p.write_bytes(raw)
+  return p
+
+
+def test_bom_and_crlf(tmp_path):
+  p = _write(tmp_path, b"\xef\xbb\xbfa b\r\nc d\r\n\r\ne f\r\n")
+  assert textfile.read_text(p) == "a b\nc d\n\ne f\n"
+  assert textfile.read_lines(p) == ["a b", "c d", "", "e f"]
+
+
+def test_only_newlines_split_lines(tmp_path):
+  # U+2028 and U+0085 are line breaks to str.splitlines, not to a column file.
+  p = _write(tmp_path, "a\u2028b O\nc\x85 O\n".encode())
+  assert textfile.read_lines(p) == ["a\u2028b O", "c\x85 O"]
+  assert textfile.odd_whitespace_lines(textfile.read_text(p)) == {1, 2}
+  assert textfile.odd_whitespace_lines("a b\tc\n\nd\n") == set()
+
+
+def test_invalid_utf8_names_line_and_byte(tmp_path):
+  p = _write(tmp_path, b"ok\nfine\nbad \xff here\n")
+  with pytest.raises(InputError) as e:
+    textfile.read_text(p)
+  assert e.value.line == 3 and "byte ff at column 5" in e.value.problem and str(e.value).startswith(f"{p}:3: ")
+
+
+@pytest.mark.parametrize("raw", [b"", b"\n\n", b" \t\n", b"\xef\xbb\xbf"])
+def test_empty_file(tmp_path, raw):
+  with pytest.raises(InputError, match="empty file") as e:
+    textfile.read_text(_write(tmp_path, raw))
+  assert e.value.line == 1
+
+
+def test_blocks_number_their_first_line():
+  lines = ["", "a", "b", " \t", "", "c", ""]
+  assert list(textfile.blocks(lines)) == [(2, ["a", "b"]), (6, ["c"])]
