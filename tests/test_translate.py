@@ -1,0 +1,108 @@
+"""Translators: given translations, and a tiny random MarianMT built in-process (batched, cached)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mtlws_jax.errors import InputError, main_guard
+from mtlws_jax.projection import translate as T
+
+SOURCES = [["Hello", ",", "world", "."], ["The", "cat", "sleeps", "."], ["Hello", ",", "world", "."], []]
+
+
+def test_given_translations_check_the_source(tmp_path):
+  path = tmp_path / "t.txt"
+  path.write_text("Hola mundo\nEl gato duerme\n")
+  tr = T.GivenTranslations(path)
+  assert tr.translate([["Hello", "world"], ["The", "cat", "sleeps"]]) == [["Hola", "mundo"], ["El", "gato", "duerme"]]
+  with pytest.raises(InputError, match=r"t\.txt:3: 2 target sentences for 3 source sentences"):
+    tr.translate([["a"], ["b"], ["c"]])
+  path.write_text("Hola\n\n")
+  with pytest.raises(InputError, match=r"t\.txt:2: empty target sentence"):
+    T.GivenTranslations(path).translate([["Hi"], ["Bye"]])
+
+
+def test_moses_detokenize_and_tokenize():
+  assert T.detokenize(["Hello", ",", "world", "."], "en") == "Hello, world."
+  assert T.detokenize(["It", "'s", "\"", "fine", "\""], "en") == "It's \"fine\""
+  assert T.tokenize("¿Qué tal? Bien, & tú.", "es") == ["¿", "Qué", "tal", "?", "Bien", ",", "&", "tú", "."]
+
+
+def _tiny_marian(folder):
+  """A random 1-layer MarianMT with a word-level tokenizer, saved like a real model folder."""
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
+  from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+  words = ["<pad>", "</s>", "<unk>", "Hello", ",", "world", ".", "The", "cat", "sleeps", "Hola", "mundo", "gato"]
+  vocab = {w: i for i, w in enumerate(words)}
+  tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+  tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+  tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+  tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
+                                                   unk_token="<unk>")
+  config = transformers.MarianConfig(
+      vocab_size=len(words), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+      decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+      pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, forced_eos_token_id=None)
+  torch.manual_seed(0)
+  model = transformers.MarianMTModel(config)
+  model.save_pretrained(folder)
+  tokenizer.save_pretrained(folder)
+  return folder
+
+
+@pytest.fixture(scope="module")
+def marian(tmp_path_factory):
+  return str(_tiny_marian(tmp_path_factory.mktemp("marian")))
+
+
+def test_seq2seq_translates_in_batches_and_caches(marian, tmp_path):
+  cache = T.TranslationCache(tmp_path / "c.sqlite")
+  tr = T.Seq2SeqTranslator(marian, batch_size=1, max_new_tokens=6, cache=cache)
+  calls = []
+  generate = tr.model.generate
+  tr.model.generate = lambda **kw: calls.append(kw["input_ids"].shape) or generate(**kw)
+  out = tr.translate(SOURCES)
+  assert len(out) == 4 and out[0] == out[2] and out[3] == []
+  assert all(t and not any(c.isspace() for c in t) for sent in out for t in sent)
+  assert tr.generated == 2 and len(calls) == 2  # duplicate and empty sentence not sent to the model
+  # The model saw detokenized text: the cache holds "Hello, world." (no space before the comma).
+  assert {"Hello, world.", "The cat sleeps."} == {r[0] for r in cache._db.execute("SELECT source FROM translations")}
+  again = T.Seq2SeqTranslator(marian, batch_size=2, max_new_tokens=6, cache=cache)
+  assert again.translate(SOURCES) == out and again.generated == 0
+  other = T.Seq2SeqTranslator(marian, batch_size=2, max_new_tokens=5, cache=cache)  # other settings: no reuse
+  other.translate(SOURCES[:1])
+  assert other.generated == 1 and len(cache) == 3
+
+
+def test_seq2seq_batches_pad_to_the_longest(marian):
+  tr = T.Seq2SeqTranslator(marian, batch_size=8, max_new_tokens=4)
+  shapes = []
+  generate = tr.model.generate
+  tr.model.generate = lambda **kw: shapes.append(tuple(kw["input_ids"].shape)) or generate(**kw)
+  tr.translate([["Hello"], ["The", "cat", "sleeps", "."], ["world"]])
+  # One batch padded to the longest: detokenized "The cat sleeps." is 3 words (+ </s>).
+  assert shapes == [(3, 4)]
+
+
+def test_translate_cli(marian, tmp_path, capsys):
+  src = tmp_path / "s.txt"
+  src.write_text("Hello , world .\nThe cat sleeps .\n")
+  out = tmp_path / "o.txt"
+  assert T.main([f"--src={src}", f"--model={marian}", f"--out={out}"]) == 0
+  report = json.loads(capsys.readouterr().out)
+  assert report["sentences"] == 2 and report["translated"] == 2
+  assert len(out.read_text().splitlines()) == 2
+  assert T.main([f"--src={src}", f"--model={marian}", f"--out={out}"]) == 0
+  assert json.loads(capsys.readouterr().out)["translated"] == 0  # all from the cache file
+
+
+def test_translate_cli_rejects_tabs(tmp_path, capsys):
+  src = tmp_path / "s.txt"
+  src.write_text("ok\nbad\ttoken\n")
+  with pytest.raises(SystemExit):
+    main_guard(T.main)([f"--src={src}", f"--model={tmp_path}", f"--out={tmp_path / 'o'}"])
+  assert "s.txt:2: line contains a tab" in capsys.readouterr().err
