@@ -1,0 +1,119 @@
+"""Pure, jitted training and evaluation steps built from a model's `apply_fn` and an optax optimizer.
+
+No I/O and no globals: the loop (mtlws_jax/train/loop.py, experiment.py) owns files, logging and
+checkpoints. `params`/`opt_state` are donated, so the caller must use the returned ones.
+
+The dropout key of a step is `fold_in(rng, step)` where step is read from the optimizer state:
+one base key per run gives a different, reproducible mask at every step, and a resumed run
+(restored opt_state) continues with the same masks as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mtlws_jax.train import optim
+
+Params = Any
+Batch = Mapping[str, Any]
+ApplyFn = Callable[..., jax.Array]  # apply_fn(params, batch, rng=None) -> logits [B,S,T]
+LossFn = Callable[[jax.Array, jax.Array], jax.Array]  # (logits, labels) -> scalar
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss or gradient became NaN/inf; the message names the step."""
+
+  def __init__(self, step: int, loss: float, grad_norm: float):
+    self.step, self.loss, self.grad_norm = step, loss, grad_norm
+    super().__init__(
+        f"training stopped: non-finite loss at step {step} (loss={loss}, grad_norm={grad_norm}); "
+        f"that update was not applied, so the parameters are those after step {step - 1} and the "
+        "last good checkpoint is kept; lower the learning rate or enable gradient clipping "
+        "(grad_clip_norm) and run again")
+
+
+def default_loss_fn() -> LossFn:
+  """The tagger's masked token cross-entropy (mean over labels >= 0)."""
+  from mtlws_jax.models.tagger import token_cross_entropy
+  return token_cross_entropy
+
+
+def _tree_select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
+  return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def make_train_step(apply_fn: ApplyFn, optimizer: optax.GradientTransformation, *,
+                    loss_fn: LossFn | None = None, skip_nonfinite: bool = True,
+                    donate: bool = True) -> Callable[..., tuple[Params, Any, dict[str, jax.Array]]]:
+  """Builds `train_step(params, opt_state, batch, rng) -> (params, opt_state, metrics)`, jitted.
+
+  rng: a base PRNG key (dropout key = fold_in(rng, step)) or None for no dropout.
+  metrics: loss, grad_norm, finite (bool), step (1-based number of this update, i.e. the
+  optimizer count after it). With skip_nonfinite a NaN/inf loss or gradient leaves params and
+  opt_state unchanged, so the last good parameters survive donation; call `check_finite`.
+  The optimizer state must hold a counter (see optim.make_optimizer / optim.step_of).
+  """
+  loss_fn = loss_fn or default_loss_fn()
+
+  def train_step(params, opt_state, batch, rng):
+    step = optim.step_of(opt_state)
+    dropout_rng = None if rng is None else jax.random.fold_in(rng, step)
+
+    def objective(p):
+      logits = apply_fn(p, batch, dropout_rng)
+      return loss_fn(logits, batch["labels"])
+
+    loss, grads = jax.value_and_grad(objective)(params)
+    grad_norm = optax.tree.norm(grads)
+    updates, new_opt_state = optimizer.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    if skip_nonfinite:
+      new_params = _tree_select(finite, new_params, params)
+      new_opt_state = _tree_select(finite, new_opt_state, opt_state)
+    metrics = {"loss": loss, "grad_norm": grad_norm, "finite": finite,
+               "step": (step + 1).astype(jnp.int32)}
+    return new_params, new_opt_state, metrics
+
+  return jax.jit(train_step, donate_argnums=(0, 1) if donate else ())
+
+
+def make_eval_step(apply_fn: ApplyFn, *, loss_fn: LossFn | None = None
+                   ) -> Callable[[Params, Batch], dict[str, jax.Array]]:
+  """Builds `eval_step(params, batch) -> {pred_ids [B,S] int32, loss_sum, num_tokens}`, jitted.
+
+  No dropout. loss_sum = mean loss * number of labelled tokens, so a dev-set loss is
+  sum(loss_sum) / sum(num_tokens) whatever the batch sizes.
+  """
+  loss_fn = loss_fn or default_loss_fn()
+
+  def eval_step(params, batch):
+    logits = apply_fn(params, batch, None)
+    labels = batch["labels"]
+    num_tokens = jnp.sum(labels >= 0).astype(jnp.int32)
+    loss = loss_fn(logits, labels)
+    loss_sum = jnp.where(num_tokens > 0, loss * num_tokens, 0.0)
+    return {"pred_ids": jnp.argmax(logits, axis=-1).astype(jnp.int32),
+            "loss_sum": loss_sum, "num_tokens": num_tokens}
+
+  return jax.jit(eval_step)
+
+
+def check_finite(metrics: Mapping[str, Any], step: int | None = None) -> None:
+  """Raises NonFiniteLossError naming the step when a train step reported a NaN/inf loss.
+
+  step defaults to metrics["step"]. Reading `finite` waits for the step to finish, so call it
+  every step only if you don't mind the sync (the cost is small next to a transformer step).
+  """
+  if bool(np.asarray(metrics["finite"])):
+    return
+  if step is None:
+    step = int(np.asarray(metrics["step"]))
+  raise NonFiniteLossError(int(step), float(np.asarray(metrics["loss"])),
+                           float(np.asarray(metrics.get("grad_norm", np.nan))))
