@@ -1,0 +1,7 @@
+"""ABSA with mbert: the paper's settings (appendix Table 6 and A.2); see configs/common.py."""
+
+from configs import common
+
+
+def get_config():
+  return common.absa(common.paper_config("absa", "mbert"))

@@ -1,0 +1,7 @@
+"""NER with xlmr: the paper's settings (appendix Table 6 and A.2); see configs/common.py."""
+
+from configs import common
+
+
+def get_config():
+  return common.ner(common.paper_config("ner", "xlmr"))

@@ -1,0 +1,339 @@
+"""One training run with model selection, logs and checkpoints that resume exactly.
+
+`train_and_select` is the only loop with files in it: it steps a pure `train_step`, evaluates the
+English dev set every N steps after M (the paper's model selection), keeps the best parameters,
+writes metrics to `metrics.jsonl` and TensorBoard, and saves orbax checkpoints (latest and best).
+
+Exact resumption: everything a step depends on is a function of (seed, step). The batch of step
+i comes from `BatchStream.batch(i)` (pass p = i // batches_per_pass is shuffled with the key
+(seed, p)); the dropout key is fold_in(rng, step) inside the train step, the step being read
+from the restored optimizer state. The loop's own state (best score, pending loss sums for the
+next log line) is checkpointed with the parameters, so a run killed anywhere and restarted ends
+with the same parameters, the same selected step and the same metrics as one never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+
+from mtlws_jax.data import encode
+from mtlws_jax.train import steps as steps_lib
+
+Params = Any
+
+
+# ---------------------------------------------------------------------------------------------
+# Data order as a function of the step.
+
+
+class BatchStream:
+  """Batch i of an endless, reshuffled-per-pass stream, computable directly from i.
+
+  Pass p is `encode.batches(features, shuffle=True, rng=default_rng([*key, p]))`; each pass is
+  built once and cached, so sequential access costs one shuffle per pass.
+  """
+
+  def __init__(self, features: Sequence[encode.Feature], batch_size: int, key: Sequence[int], *,
+               pad_multiple: int = 8):
+    if not features:
+      raise ValueError("no training features")
+    self.features, self.batch_size, self.key = features, batch_size, tuple(int(k) for k in key)
+    self.pad_multiple = pad_multiple
+    self._pass, self._batches = -1, []
+    self.batches_per_pass = len(self._build(0))
+
+  def _build(self, p: int) -> list[dict[str, np.ndarray]]:
+    if p != self._pass:
+      rng = np.random.default_rng([*self.key, p])
+      # fill_last: every batch has batch_size rows (filler rows carry no label), so the train
+      # step compiles for few shapes and no example is dropped.
+      self._batches = list(encode.batches(self.features, self.batch_size, shuffle=True, rng=rng,
+                                          pad_multiple=self.pad_multiple, fill_last=True))
+      self._pass = p
+    return self._batches
+
+  def batch(self, i: int) -> dict[str, np.ndarray]:
+    p, j = divmod(i, self.batches_per_pass)
+    return self._build(p)[j]
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics: JSON lines + TensorBoard, truncated to the restored step on resume.
+
+
+class MetricWriter:
+  """Appends {"step": ..., ...} lines to metrics.jsonl and scalars to TensorBoard.
+
+  On resume from step s, lines after s (written by the killed run after its last checkpoint)
+  are dropped from metrics.jsonl and TensorBoard purges its events after s, so the logs read as
+  one uninterrupted run.
+  """
+
+  def __init__(self, folder: pathlib.Path, *, resume_step: int | None = None, tensorboard: bool = True):
+    self.path = folder / "metrics.jsonl"
+    folder.mkdir(parents=True, exist_ok=True)
+    if resume_step is None:
+      self.path.write_text("")
+    elif self.path.exists():
+      kept = [l for l in self.path.read_text().splitlines()
+              if l.strip() and json.loads(l).get("step", 0) <= resume_step]
+      self.path.write_text("".join(l + "\n" for l in kept))
+    self._tb = None
+    if tensorboard:
+      from tensorboardX import SummaryWriter
+      self._tb = SummaryWriter(str(folder / "tensorboard"), purge_step=resume_step, flush_secs=30)
+
+  def write(self, step: int, values: Mapping[str, Any]) -> None:
+    record = {"step": int(step), **{k: _jsonable(v) for k, v in values.items()}}
+    with self.path.open("a") as f:
+      f.write(json.dumps(record) + "\n")
+    if self._tb is not None:
+      for k, v in record.items():
+        if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
+          self._tb.add_scalar(k, v, int(step))
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+
+
+def _jsonable(v):
+  if isinstance(v, (np.generic, jax.Array)):
+    v = np.asarray(v).item()
+  if isinstance(v, float) and not math.isfinite(v):
+    return str(v)
+  return v
+
+
+def read_metrics(path: os.PathLike) -> list[dict]:
+  p = pathlib.Path(path)
+  return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints.
+
+
+class RunCheckpoints:
+  """orbax checkpoints of one run: `latest/` (params, optimizer state, loop state) and `best/`.
+
+  Saved synchronously: a checkpoint on disk is complete (orbax writes to a temporary folder and
+  renames it), so a kill during a save leaves the previous one usable. `best/` always keeps the
+  step that the latest checkpoint's loop state points to, plus any newer best saved since;
+  `restore` discards those newer ones (the resumed run recomputes them).
+  """
+
+  def __init__(self, folder: pathlib.Path):
+    opts = lambda keep: ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False,
+                                                     create=True)
+    self.folder = folder
+    self.latest = ocp.CheckpointManager(folder / "latest", options=opts(1))
+    self.best = ocp.CheckpointManager(folder / "best", options=opts(None))
+
+  def latest_step(self) -> int | None:
+    return self.latest.latest_step()
+
+  def save_latest(self, step: int, params, opt_state, loop_state: Mapping[str, Any]) -> None:
+    if step in self.latest.all_steps():
+      return
+    self.latest.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
+        loop=ocp.args.JsonSave(dict(loop_state))))
+    self.latest.wait_until_finished()
+    for s in self.best.all_steps():  # only the best this checkpoint points to is needed now
+      if s != loop_state.get("best_step", -1):
+        self.best.delete(s)
+
+  def save_best(self, step: int, params) -> None:
+    if step in self.best.all_steps():
+      self.best.delete(step)
+    self.best.save(step, args=ocp.args.Composite(params=ocp.args.StandardSave(params)))
+    self.best.wait_until_finished()
+
+  def restore(self, params, opt_state) -> tuple[Params, Any, dict, Params | None]:
+    """(params, opt_state, loop_state, best_params or None) of the latest checkpoint."""
+    step = self.latest.latest_step()
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state})
+    got = self.latest.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), loop=ocp.args.JsonRestore()))
+    loop_state = dict(got.loop)
+    best = None
+    best_step = loop_state.get("best_step", -1)
+    for s in self.best.all_steps():
+      if s != best_step:
+        self.best.delete(s)  # saved after the latest checkpoint by a run that was then killed
+    if best_step >= 0:
+      if best_step not in self.best.all_steps():
+        raise RuntimeError(f"checkpoint {self.folder}: best step {best_step} is missing from best/")
+      abstract_p = jax.tree.map(ocp.utils.to_shape_dtype_struct, params)
+      best = self.best.restore(best_step, args=ocp.args.Composite(
+          params=ocp.args.StandardRestore(abstract_p))).params
+    return got.state["params"], got.state["opt_state"], loop_state, best
+
+  def restore_best(self, params_like) -> tuple[int, Params] | None:
+    step = self.best.latest_step()
+    if step is None:
+      return None
+    abstract_p = jax.tree.map(ocp.utils.to_shape_dtype_struct, params_like)
+    return step, self.best.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(abstract_p))).params
+
+  def close(self) -> None:
+    self.latest.close()
+    self.best.close()
+
+
+def copy_tree(tree):
+  """A host copy that survives donation of the device buffers it was read from."""
+  return jax.tree.map(lambda x: np.array(x, copy=True), tree)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop.
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """When to log, evaluate and checkpoint (steps count updates, from 1)."""
+
+  max_steps: int
+  eval_every: int
+  eval_after: int = 0
+  curve_every: int = 0
+  log_every: int = 50
+  checkpoint_every: int = 500
+
+  def is_candidate(self, step: int) -> bool:
+    """A model-selection evaluation: every N steps from M on, and always the last step."""
+    return step == self.max_steps or (step >= self.eval_after and step % self.eval_every == 0)
+
+  def is_curve(self, step: int) -> bool:
+    return bool(self.curve_every) and step % self.curve_every == 0
+
+
+@dataclasses.dataclass
+class Selection:
+  best_params: Params
+  best_step: int
+  best_score: float
+  evals: list[dict]
+
+
+def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_step: Callable,
+                     evaluate: Callable[[Params], Mapping[str, float]], stream: BatchStream,
+                     rng: jax.Array | None, schedule: Schedule, progress: bool = False,
+                     desc: str = "", tensorboard: bool = True) -> Selection:
+  """Trains `params` for schedule.max_steps and returns the best by English dev F1.
+
+  train_step(params, opt_state, batch, rng) -> (params, opt_state, metrics) donates its inputs
+  (steps.make_train_step); `params` given here are donated too. evaluate(params) -> {"f1", ...}
+  must not donate. A NaN/inf loss raises steps.NonFiniteLossError naming the step; the last
+  good checkpoint stays on disk.
+  """
+  folder = pathlib.Path(folder)
+  ckpt = RunCheckpoints(folder / "checkpoints")
+  opt_state = optimizer.init(params)
+  loop_state = {"step": 0, "best_step": -1, "best_score": -1.0, "evals": [],
+                "loss_sum": 0.0, "loss_count": 0}
+  best, best_saved = None, True
+  resume = ckpt.latest_step()
+  if resume is not None:
+    params, opt_state, loop_state, best = ckpt.restore(params, opt_state)
+    logging.info("%s: resuming from step %d (best %.4f at step %d)", folder, loop_state["step"],
+                 loop_state["best_score"], loop_state["best_step"])
+  writer = MetricWriter(folder, resume_step=resume, tensorboard=tensorboard)
+  step = loop_state["step"]
+  bar = None
+  if progress and step < schedule.max_steps:
+    from tqdm import tqdm
+    bar = tqdm(total=schedule.max_steps, initial=step, desc=desc, unit="step", dynamic_ncols=True,
+               leave=False)
+  tic, tic_step = time.perf_counter(), step
+  try:
+    while step < schedule.max_steps:
+      batch = stream.batch(step)
+      params, opt_state, m = train_step(params, opt_state, batch, rng)
+      try:
+        steps_lib.check_finite(m, step + 1)
+      except steps_lib.NonFiniteLossError as e:
+        writer.write(step + 1, {"error": str(e)})
+        logging.error("%s: %s (last good checkpoint: step %s)", folder, e, ckpt.latest_step())
+        raise
+      step += 1
+      loop_state["loss_sum"] += float(m["loss"])
+      loop_state["loss_count"] += 1
+      if bar is not None:
+        bar.update(1)
+      if step % schedule.log_every == 0 or step == schedule.max_steps:
+        now = time.perf_counter()
+        writer.write(step, {"train_loss": loop_state["loss_sum"] / loop_state["loss_count"],
+                            "grad_norm": float(m["grad_norm"]),
+                            "steps_per_sec": (step - tic_step) / max(now - tic, 1e-9)})
+        if bar is not None:
+          bar.set_postfix(loss=f"{loop_state['loss_sum'] / loop_state['loss_count']:.4f}")
+        loop_state["loss_sum"], loop_state["loss_count"] = 0.0, 0
+        tic, tic_step = now, step
+      candidate, curve = schedule.is_candidate(step), schedule.is_curve(step)
+      if candidate or curve:
+        scores = {k: float(v) for k, v in evaluate(params).items()}
+        writer.write(step, {f"dev_{k}": v for k, v in scores.items()} | {"selection": candidate})
+        loop_state["evals"].append({"step": step, "f1": scores["f1"], "selection": candidate})
+        if candidate and scores["f1"] > loop_state["best_score"]:
+          best, best_saved = copy_tree(params), False  # written with the next checkpoint
+          loop_state["best_score"], loop_state["best_step"] = scores["f1"], step
+        tic, tic_step = time.perf_counter(), step
+      if step % schedule.checkpoint_every == 0:
+        best_saved = _checkpoint(ckpt, step, params, opt_state, loop_state, best, best_saved)
+    _checkpoint(ckpt, step, params, opt_state, loop_state, best, best_saved)
+  finally:
+    if bar is not None:
+      bar.close()
+    writer.close()
+    ckpt.close()
+  if best is None:
+    raise RuntimeError(f"{folder}: no model-selection evaluation happened (max_steps={schedule.max_steps})")
+  return Selection(best_params=best, best_step=loop_state["best_step"],
+                   best_score=loop_state["best_score"], evals=list(loop_state["evals"]))
+
+
+def _checkpoint(ckpt: RunCheckpoints, step: int, params, opt_state, loop_state: dict, best,
+                best_saved: bool) -> bool:
+  """Best params (if new since the last checkpoint), then the latest state that points to them.
+
+  Writing the best only here keeps one pair of writes per checkpoint; a kill between the two
+  leaves a best newer than `latest`, which `restore` discards.
+  """
+  loop_state["step"] = step
+  if not best_saved and best is not None:
+    ckpt.save_best(loop_state["best_step"], best)
+  ckpt.save_latest(step, params, opt_state, loop_state)
+  return True
+
+
+def predict(eval_step: Callable, params: Params, features: Sequence[encode.Feature],
+            num_sentences: int, batch_size: int, *, pad_multiple: int = 8) -> list[list[int]]:
+  """One predicted tag id per word of each of the `num_sentences` encoded records."""
+  bs = list(encode.batches(features, batch_size, shuffle=False, pad_multiple=pad_multiple,
+                           fill_last=True))
+  preds = [np.asarray(eval_step(params, b)["pred_ids"]) for b in bs]
+  return encode.merge_predictions(bs, preds, num_sentences,
+                                  num_words=_num_words(features, num_sentences))
+
+
+def _num_words(features: Sequence[encode.Feature], num_sentences: int) -> list[int]:
+  sizes = [0] * num_sentences
+  for f in features:
+    sizes[f.example_id] = f.num_words
+  return sizes

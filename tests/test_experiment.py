@@ -1,0 +1,187 @@
+"""experiment.run on tiny ABSA fixtures: every method end to end, outputs, skipping, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+import _tiny_absa as T
+from mtlws_jax import experiment
+from mtlws_jax.errors import InputError
+
+IDS = ["zero_shot", "target_only-es", "target_only-fr", "bilingual-es", "bilingual-fr", "mtl", "mtl_ws"]
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+  root = tmp_path_factory.mktemp("assets")
+  return T.make_data(root / "data"), T.make_model(root / "model")
+
+
+@pytest.fixture(scope="module")
+def finished(assets, tmp_path_factory):
+  data, model = assets
+  work = tmp_path_factory.mktemp("work")
+  config = T.tiny_config(data, model)
+  out = io.StringIO()
+  summary = experiment.run(config, work, out=out)
+  return config, work, summary, out.getvalue()
+
+
+def test_all_methods_produce_results_tables_and_plots(finished):
+  config, work, summary, printed = finished
+  assert list(summary["methods"]) == ["zero_shot", "target_only", "bilingual", "mtl", "mtl_ws"]
+  assert sorted(summary["runs"]) == sorted(IDS)
+  saved = json.loads((work / "results.json").read_text())
+  assert saved == json.loads(json.dumps(summary))
+  for m in summary["methods"].values():
+    for split in ("test", "dev"):
+      t = m[split]
+      assert set(t["per_seed"]["0"]) == {"es", "fr", "avg"}
+      assert t["mean"]["avg"] == pytest.approx((t["mean"]["es"] + t["mean"]["fr"]) / 2)
+      assert all(0 <= v <= 100 for v in t["mean"].values())
+  # a per-language method takes each language's score from that language's model
+  to = summary["methods"]["target_only"]["test"]["per_seed"]["0"]
+  assert to["es"] == pytest.approx(100 * summary["runs"]["target_only-es"]["0"]["target_test"]["es"]["f1"])
+  assert set(summary["runs"]["target_only-es"]["0"]["target_test"]) == {"es"}
+  assert set(summary["runs"]["mtl"]["0"]["target_test"]) == {"es", "fr"}
+  md = (work / "results.md").read_text()
+  assert "| Model | es | fr | Avg. |" in md
+  for row in ("ZERO-SHOT", "TO", "BILINGUAL", "MTL", "MTL-WS"):
+    assert f"| {row} |" in md
+  assert md in printed
+  assert (work / "plots" / "f1_per_language.png").stat().st_size > 1000
+  assert (work / "plots" / "convergence.png").stat().st_size > 1000
+  assert json.loads((work / "config.json").read_text())["train"]["max_steps"] == config.train.max_steps
+  assert (work / "warmup" / "seed0" / "effect.json").exists()
+  for mid in IDS:
+    run_dir = work / "runs" / mid / "seed0"
+    res = json.loads((run_dir / "result.json").read_text())
+    assert res["best_step"] in (4, 8)  # selection: every 4 steps from step 4 on
+    lines = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines if "dev_f1" in l] == [2, 4, 6, 8]
+    assert (run_dir / "checkpoints" / "latest").is_dir()
+
+
+def test_training_sets_follow_the_method(finished):
+  _, work, _, _ = finished
+  n = lambda mid: json.loads((work / "runs" / mid / "seed0" / "result.json").read_text())["train_examples"]
+  assert n("zero_shot") == 16 and n("target_only-es") == 16
+  assert n("bilingual-fr") == 32 and n("mtl") == 48 and n("mtl_ws") == 16
+
+
+def test_mtl_ws_starts_from_warmed_up_parameters(finished):
+  _, work, _, _ = finished
+  effect = json.loads((work / "warmup" / "seed0" / "effect.json").read_text())
+  assert effect["param_change"] > 0
+  zs = (work / "runs" / "zero_shot" / "seed0" / "metrics.jsonl").read_text().splitlines()
+  ws = (work / "runs" / "mtl_ws" / "seed0" / "metrics.jsonl").read_text().splitlines()
+  # same data order and dropout, different start: the first training loss differs
+  assert json.loads(zs[0])["train_loss"] != json.loads(ws[0])["train_loss"]
+
+
+def test_completed_runs_are_skipped_and_more_seeds_extend(finished, assets):
+  config, work, summary, _ = finished
+  before = {mid: (work / "runs" / mid / "seed0" / "result.json").stat().st_mtime_ns for mid in IDS}
+  again = experiment.run(config, work, out=io.StringIO())
+  assert again == summary
+  after = {mid: (work / "runs" / mid / "seed0" / "result.json").stat().st_mtime_ns for mid in IDS}
+  assert before == after
+
+
+def test_workdir_of_another_config_is_refused_before_training(finished):
+  config, work, _, _ = finished
+  other = T.tiny_config(config.data_dir, config.model.path, **{"train.learning_rate": 5e-4})
+  before = sorted(p.name for p in (work / "runs").iterdir())
+  with pytest.raises(InputError, match=r"another config[\s\S]*train.learning_rate"):
+    experiment.run(other, work, out=io.StringIO())
+  assert sorted(p.name for p in (work / "runs").iterdir()) == before
+  # choosing other methods or seeds is not another config
+  experiment.prepare(T.tiny_config(config.data_dir, config.model.path, method="mtl", seeds=(3,)), work)
+
+
+def _fails_before_training(config, tmp_path, match):
+  work = tmp_path / "work"
+  with pytest.raises(InputError, match=match):
+    experiment.run(config, work, out=io.StringIO())
+  assert not (work / "runs").exists() and not (work / "warmup").exists()
+
+
+def test_unknown_method(assets, tmp_path):
+  _fails_before_training(T.tiny_config(*assets, method="zero_shot,bogus"), tmp_path, "unknown method 'bogus'")
+
+
+def test_unknown_language(assets, tmp_path):
+  _fails_before_training(T.tiny_config(*assets, target_langs=("es", "xx")), tmp_path,
+                         "unknown target language 'xx'")
+  # as the command line gives it: --config.target_langs=es,xx
+  _fails_before_training(T.tiny_config(*assets, target_langs=("es,xx",)), tmp_path,
+                         "unknown target language 'xx'")
+  _fails_before_training(T.tiny_config(*assets, source_lang="de"), tmp_path, "unknown source language")
+
+
+def test_translated_set_with_other_labels(assets, tmp_path):
+  data = T.make_data(tmp_path / "data")
+  smt = data / "absa" / "XABSA" / "smt-fr-train.txt"
+  smt.write_text(smt.read_text().replace("T-NEU", "T-POS"))
+  _fails_before_training(T.tiny_config(data, assets[1]), tmp_path,
+                         r"smt-fr-train.txt: label set of the translated fr set .*missing: NEU")
+  # zero_shot does not read translated sets: fine
+  experiment.prepare(T.tiny_config(data, assets[1], method="zero_shot"), tmp_path / "w2")
+
+
+def test_missing_files_are_listed(assets, tmp_path):
+  data = T.make_data(tmp_path / "data")
+  (data / "absa" / "XABSA" / "gold-fr-test.txt").unlink()
+  (data / "absa" / "XABSA" / "smt-es-train.txt").unlink()
+  _fails_before_training(T.tiny_config(data, assets[1]), tmp_path,
+                         r"missing data files:\n.*gold-fr-test.txt\n.*smt-es-train.txt")
+
+
+def test_missing_data_dir_says_how_to_get_data(assets, tmp_path):
+  _fails_before_training(T.tiny_config(tmp_path / "nowhere", assets[1]), tmp_path, "MTLWS_DATA_DIR")
+
+
+def test_empty_training_set_after_filtering(assets, tmp_path):
+  data = T.make_data(tmp_path / "data")
+  train = data / "absa" / "XABSA" / "gold-en-train.txt"
+  train.write_text(train.read_text().split("\n\n")[0] + "\n\n")  # one sentence
+  # holding out a dev set from a one-sentence training file leaves nothing to train on
+  c = T.tiny_config(data, assets[1], **{"data.source_dev_split": "", "data.dev_fraction": 0.5})
+  _fails_before_training(c, tmp_path, "English training set is empty")
+  train.write_text("")
+  _fails_before_training(T.tiny_config(data, assets[1]), tmp_path, "gold-en-train.txt.*empty")
+
+
+def test_bad_numbers(assets, tmp_path):
+  _fails_before_training(T.tiny_config(*assets, **{"selection.eval_after": 99}), tmp_path, "eval_after")
+  _fails_before_training(T.tiny_config(*assets, seeds=()), tmp_path, "seeds is empty")
+
+
+def test_frozen_parameters_do_not_move():
+  import jax.numpy as jnp
+  import numpy as np
+  from mtlws_jax.train import optim, steps
+  params = {"emb": {"word_embeddings": jnp.arange(15.0).reshape(5, 3) / 10},
+            "out": jnp.arange(6.0).reshape(3, 2) / 10}
+
+  def apply_fn(p, batch, rng=None):
+    return p["emb"]["word_embeddings"][batch["input_ids"]] @ p["out"]
+
+  apply, opt = experiment.frozen(apply_fn, optim.make_optimizer(0.1), params, "word_embeddings")
+  step = steps.make_train_step(apply, opt, donate=False)
+  batch = {"input_ids": np.array([[1, 2]]), "labels": np.array([[0, 0]])}
+  new, state, m = step(params, opt.init(params), batch, None)
+  np.testing.assert_array_equal(new["emb"]["word_embeddings"], params["emb"]["word_embeddings"])
+  assert not np.allclose(new["out"], params["out"])
+  assert int(optim.step_of(state)) == 1
+  with pytest.raises(InputError, match="matches no parameter"):
+    experiment.frozen(apply_fn, optim.make_optimizer(0.1), params, "nothing_like_this")
+
+
+def test_missing_model_without_fallback(assets, tmp_path):
+  data, _ = assets
+  c = T.tiny_config(data, "", **{"model.name": "no-such-model-anywhere"})
+  _fails_before_training(c, tmp_path, "not found")

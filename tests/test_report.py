@@ -1,0 +1,91 @@
+"""results.json statistics, the paper-layout table and the plots, from hand-made run results."""
+
+from __future__ import annotations
+
+import json
+
+import ml_collections
+import numpy as np
+import pytest
+
+from mtlws_jax.eval import report
+from mtlws_jax.train import methods
+
+
+def _config(seeds=(0, 1)):
+  c = ml_collections.ConfigDict()
+  c.task, c.source_lang, c.target_langs, c.seeds, c.adapt = "ner", "en", ("es", "de"), seeds, "zero_shot"
+  c.model = ml_collections.ConfigDict({"name": "xlm-roberta-base"})
+  return c
+
+
+def _result(f1s: dict, en=0.9):
+  return {"best_step": 10, "english_dev": en, "train_examples": 5,
+          "target_test": {l: {"f1": v} for l, v in f1s.items()},
+          "target_dev": {l: {"f1": v / 2} for l, v in f1s.items()}}
+
+
+@pytest.fixture
+def summary(tmp_path):
+  c = _config()
+  runs = {m: methods.plan(m, c.target_langs) for m in ("zero_shot", "target_only", "mtl_ws")}
+  results = {
+      "zero_shot": {0: _result({"es": 0.70, "de": 0.60}), 1: _result({"es": 0.80, "de": 0.64})},
+      "target_only-es": {0: _result({"es": 0.50}), 1: _result({"es": 0.52})},
+      "target_only-de": {0: _result({"de": 0.40}), 1: _result({"de": 0.44})},
+      "mtl_ws": {0: _result({"es": 0.75, "de": 0.70}), 1: _result({"es": 0.77, "de": 0.72})},
+  }
+  (tmp_path / "warmup" / "seed0").mkdir(parents=True)
+  (tmp_path / "warmup" / "seed0" / "effect.json").write_text(json.dumps(
+      {"param_rel_change": 1e-6, "mean_loss_before": 2.0, "mean_loss_after": 1.5}))
+  return report.summarize(c, runs, results, tmp_path)
+
+
+def test_mean_std_and_average(summary):
+  zs = summary["methods"]["zero_shot"]["test"]
+  assert zs["per_seed"]["0"] == pytest.approx({"es": 70.0, "de": 60.0, "avg": 65.0})
+  assert zs["mean"]["es"] == pytest.approx(75.0)
+  assert zs["std"]["es"] == pytest.approx(np.std([70, 80], ddof=1))
+  assert zs["mean"]["avg"] == pytest.approx(np.mean([65, 72]))
+  assert zs["std"]["avg"] == pytest.approx(np.std([65, 72], ddof=1))
+  to = summary["methods"]["target_only"]["test"]["per_seed"]["1"]
+  assert to == pytest.approx({"es": 52.0, "de": 44.0, "avg": 48.0})
+  assert summary["methods"]["zero_shot"]["dev"]["mean"]["es"] == pytest.approx(37.5)
+  assert summary["warmup_effect"]["0"]["param_rel_change"] == 1e-6
+  json.dumps(summary)
+
+
+def test_markdown_is_the_paper_layout(summary):
+  md = report.results_markdown(summary)
+  lines = md.splitlines()
+  header = lines.index("| Model | es | de | Avg. |")
+  assert lines[header + 2].startswith("| ZERO-SHOT | 75.00 ± 7.07 | 62.00 ± 2.83 | 68.50 ± 4.95 |")
+  assert lines[header + 3].startswith("| TO | 51.00 ± 1.41 |")
+  assert lines[header + 4].startswith("| MTL-WS | 76.00 ± 1.41 | 71.00 ± 1.41 |")
+  assert "2.0000 -> 1.5000" in md
+  assert "target dev" in report.results_markdown(summary, split="dev")
+
+
+def test_single_seed_has_zero_std(tmp_path):
+  c = _config(seeds=(3,))
+  s = report.summarize(c, {"zero_shot": methods.plan("zero_shot", c.target_langs)},
+                       {"zero_shot": {3: _result({"es": 0.5, "de": 0.25})}})
+  assert s["methods"]["zero_shot"]["test"]["std"] == {"es": 0.0, "de": 0.0, "avg": 0.0}
+
+
+def test_plots(summary, tmp_path):
+  for mid, curve in (("zero_shot", [0.2, 0.4, 0.5]), ("mtl_ws", [0.3, 0.5, 0.55])):
+    for seed in (0, 1):
+      d = tmp_path / "runs" / mid / f"seed{seed}"
+      d.mkdir(parents=True)
+      lines = [{"step": 10 * (i + 1), "train_loss": 1.0 / (i + 1)} for i in range(3)]
+      lines += [{"step": 10 * (i + 1), "dev_f1": f} for i, f in enumerate(curve)]
+      (d / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+  assert report.warmup_pairs(summary) == [("zero_shot", "mtl_ws")]
+  made = report.plot_all(summary, tmp_path)
+  assert {p.name for p in made} == {"f1_per_language.png", "convergence.png"}
+  for p in made:
+    assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  f1, loss = report._curves(tmp_path, "mtl_ws", [0, 1])
+  assert f1 == pytest.approx({10: 30.0, 20: 50.0, 30: 55.0})
+  assert loss == pytest.approx({10: 1.0, 20: 0.5, 30: 1 / 3})

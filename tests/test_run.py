@@ -1,0 +1,51 @@
+"""run.py: flags -> config overrides -> experiment; bad input is one clear line, no traceback."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import _tiny_absa as T
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run(*args, env=None):
+  env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+  return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_bad_method_from_the_command_line(tmp_path):
+  data, model = T.make_data(tmp_path / "data"), tmp_path / "model"
+  model.mkdir()
+  got = _run("--config=configs/tiny.py", f"--config.data_dir={data}", f"--config.model.path={model}",
+             "--config.method=zero_shot,nonsense", "--config.seeds=0,1", f"--workdir={tmp_path / 'w'}")
+  assert got.returncode == 1
+  assert "error: unknown method 'nonsense'" in got.stderr
+  assert "Traceback" not in got.stderr
+  assert not (tmp_path / "w").exists()
+
+
+def test_missing_data_says_how_to_get_it(tmp_path):
+  got = _run("--config=configs/demo.py", f"--workdir={tmp_path / 'w'}",
+             env={"MTLWS_DATA_DIR": str(tmp_path / "absent")})
+  assert got.returncode == 1
+  assert "error:" in got.stderr and "MTLWS_DATA_DIR" in got.stderr and "README" in got.stderr
+  assert "Traceback" not in got.stderr
+
+
+def test_unknown_config_field_is_rejected(tmp_path):
+  got = _run("--config=configs/tiny.py", "--config.train.no_such_field=3", f"--workdir={tmp_path / 'w'}")
+  assert got.returncode != 0
+  assert "no_such_field" in got.stderr
+
+
+def test_list_overrides_from_the_command_line(tmp_path):
+  data, model = T.make_data(tmp_path / "data"), tmp_path / "model"
+  model.mkdir()
+  got = _run("--config=configs/tiny.py", f"--config.data_dir={data}", f"--config.model.path={model}",
+             "--config.target_langs=es,xx", f"--workdir={tmp_path / 'w'}")
+  assert got.returncode == 1 and "unknown target language 'xx'" in got.stderr
