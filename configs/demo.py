@@ -10,7 +10,7 @@ Without it the demo runs on a tiny random encoder and says so (its scores mean n
 
 Cut to finish within about 10 minutes on a 2-core CPU (11 models are trained: ZERO-SHOT, MTL,
 MTL-WS once, TO and BILINGUAL once per language), compared with configs/absa_*.py:
-  - encoder: e5-small's first 4 of 12 layers, word embeddings frozen (250k x 384; Adam on them
+  - encoder: e5-small's first 2 of 12 layers, word embeddings frozen (250k x 384; Adam on them
     would dominate the step time); learning rate 2e-4 (5e-5 leaves e5 under-trained, see
     shared/offline-encoder-notes.md);
   - 100 steps of batch 8 per model instead of 1500 (half an epoch of the English train);
@@ -33,7 +33,7 @@ def get_config():
   c.seeds = (0,)
   c.model.name = "e5-small"
   c.model.fallback = "tiny"
-  c.model.num_layers = 4
+  c.model.num_layers = 2
   c.train.freeze = "word_embeddings"
   c.train.learning_rate = 2e-4
   c.train.batch_size = 8

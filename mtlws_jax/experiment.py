@@ -173,7 +173,7 @@ def model_folder(config) -> tuple[str | None, str]:
     from mtlws_jax.models import checkpoints
     return str(checkpoints.resolve_checkpoint(config.model.name, local_files_only=True)), \
         "Hugging Face cache"
-  except Exception as e:  # not there (InputError) or the hub client failed: treated as absent
+  except (InputError, OSError) as e:  # not cached, or the hub cache unreadable: treated as absent
     logging.info("model %r not in the Hugging Face cache: %s", config.model.name, e)
   where = " or ".join(str(r / config.model.name) for r in cache_dirs())
   return None, (f"model {config.model.name!r} not found (looked in {where} and the Hugging Face "

@@ -118,8 +118,9 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, cache_dir: str | os.P
   name = os.fspath(name_or_path)
   import huggingface_hub
   from huggingface_hub import errors as hf_errors
+  from huggingface_hub.utils import validate_repo_id  # the attribute path fails: utils loads lazily
   try:
-    huggingface_hub.utils.validate_repo_id(name)
+    validate_repo_id(name)
   except hf_errors.HFValidationError:
     raise InputError("no such checkpoint folder (and not a valid Hugging Face hub id)", name) from None
   if local_files_only is None:

@@ -249,19 +249,32 @@ def run_warmup(warmup_epoch: Callable[..., tuple[Any, Any, dict[str, jax.Array]]
   return params
 
 
-def mean_loss(apply_fn: ApplyFn, params: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
-              loss_fn: LossFn | None = None) -> float:
-  """Token-weighted mean loss over batches, without dropout."""
+def _jitted_batch_loss(apply_fn: ApplyFn, loss_fn: LossFn | None):
+  """One compiled (params, batch) -> loss; op-by-op evaluation compiles every primitive."""
   loss_fn = loss_fn or default_loss_fn()
+  return jax.jit(lambda params, batch: loss_fn(apply_fn(params, batch, None), batch["labels"]))
+
+
+def mean_loss(apply_fn: ApplyFn, params: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
+              loss_fn: LossFn | None = None, _batch_loss=None) -> float:
+  """Token-weighted mean loss over batches, without dropout."""
+  batch_loss = _batch_loss or _jitted_batch_loss(apply_fn, loss_fn)
   total, count = 0.0, 0
   for batch in batches:
     n = int(np.sum(np.asarray(batch["labels"]) >= 0))
     if n:
-      total += float(loss_fn(apply_fn(params, batch, None), batch["labels"])) * n
+      total += float(batch_loss(params, batch)) * n
       count += n
   if not count:
     raise ValueError("no labelled tokens to compute a loss on")
   return total / count
+
+
+@jax.jit
+def _param_change(before: Any, after: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+  diff = jax.tree.map(lambda a, b: jnp.asarray(a, jnp.float32) - jnp.asarray(b, jnp.float32), after, before)
+  max_abs = jnp.max(jnp.stack([jnp.max(jnp.abs(d)) for d in jax.tree.leaves(diff)]))
+  return optax.tree.norm(before), optax.tree.norm(diff), max_abs
 
 
 def warmup_effect(apply_fn: ApplyFn, params_before: Any, params_after: Any,
@@ -273,21 +286,18 @@ def warmup_effect(apply_fn: ApplyFn, params_before: Any, params_after: Any,
   param_max_abs_change, loss_before/loss_after/loss_change per language, and their means.
   With the paper's gamma = 5e-5 and plain-SGD outer moves, expect a tiny relative change.
   """
-  before = jax.tree.leaves(params_before)
-  after = jax.tree.leaves(params_after)
-  norm0 = float(optax.tree.norm(before))
-  diff = [jnp.asarray(a, jnp.float32) - jnp.asarray(b, jnp.float32) for a, b in zip(after, before)]
-  change = float(optax.tree.norm(diff))
+  norm0, change, max_abs = (float(x) for x in _param_change(params_before, params_after))
   out = {
       "param_norm": norm0,
       "param_change": change,
       "param_rel_change": change / norm0 if norm0 else float("nan"),
-      "param_max_abs_change": max(float(jnp.max(jnp.abs(d))) for d in diff),
+      "param_max_abs_change": max_abs,
       "loss_before": {}, "loss_after": {}, "loss_change": {},
   }
+  batch_loss = _jitted_batch_loss(apply_fn, loss_fn)
   for lang, batches in target_batches.items():
-    lb = mean_loss(apply_fn, params_before, batches, loss_fn=loss_fn)
-    la = mean_loss(apply_fn, params_after, batches, loss_fn=loss_fn)
+    lb = mean_loss(apply_fn, params_before, batches, _batch_loss=batch_loss)
+    la = mean_loss(apply_fn, params_after, batches, _batch_loss=batch_loss)
     out["loss_before"][lang], out["loss_after"][lang], out["loss_change"][lang] = lb, la, la - lb
   if target_batches:
     for k in ("loss_before", "loss_after", "loss_change"):
