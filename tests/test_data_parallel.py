@@ -20,7 +20,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from mtlws_jax.train import data_parallel as dp
-from _dp_tiny import H, T, V, make_batch, max_diff, run_steps as _run, tiny_apply, tiny_params
+from _tiny_model import H, T, V, make_batch, max_diff, run_steps as _run, tiny_apply, tiny_params
 
 STEPS = 3
 # LLVM without optimisation: compiles several times faster; both sides of every comparison are

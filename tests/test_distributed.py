@@ -17,7 +17,7 @@ import pytest
 
 from mtlws_jax import distributed
 from mtlws_jax.errors import InputError
-from _dp_tiny import make_batch, max_diff, run_steps, tiny_apply, tiny_params
+from _tiny_model import make_batch, max_diff, run_steps, tiny_apply, tiny_params
 
 STEPS = 3
 # LLVM without optimisation: compiles several times faster; both sides of every comparison are

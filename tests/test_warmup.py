@@ -20,25 +20,7 @@ import pytest
 from mtlws_jax.models import tagger
 from mtlws_jax.train import optim, warmup
 
-V, H, T = 40, 8, 5
-BETA, GAMMA = 0.5, 0.5
-loss_fn = tagger.token_cross_entropy
-
-
-def tiny_params(seed=0):
-  rs = np.random.RandomState(seed)  # numpy: no per-op compiles for a test fixture
-  return jax.tree.map(jnp.asarray, {
-      "embed": rs.normal(size=(V, H)).astype(np.float32),
-      "out": {"w": 0.3 * rs.normal(size=(H, T)).astype(np.float32), "b": np.zeros(T, np.float32)}})
-
-
-def tiny_apply(params, batch, rng=None):
-  """Embedding -> tanh -> (dropout) -> linear: a pure apply_fn with the tagger's signature."""
-  h = jnp.tanh(params["embed"][batch["input_ids"]])
-  if rng is not None:
-    keep = jax.random.bernoulli(rng, 0.8, h.shape)
-    h = jnp.where(keep, h / 0.8, 0.0)
-  return h @ params["out"]["w"] + params["out"]["b"]
+from _tiny_model import T, V, tiny_apply, tiny_params
 
 
 def make_batch(rs, b=3, s=6):

@@ -1,4 +1,4 @@
-"""A tiny pure model and batches shared by test_data_parallel.py and test_distributed.py."""
+"""A tiny pure model (the tagger's apply_fn signature) and batches shared by the training tests."""
 
 import jax
 import jax.numpy as jnp
