@@ -22,6 +22,9 @@ from mtlws_jax.train import optim, warmup
 
 from _tiny_model import T, V, tiny_apply, tiny_params
 
+BETA, GAMMA = 0.5, 0.5
+loss_fn = tagger.token_cross_entropy
+
 
 def make_batch(rs, b=3, s=6):
   labels = rs.randint(0, T, (b, s)).astype(np.int32)
