@@ -21,6 +21,8 @@ from mtlws_jax.models.tagger import Tagger, merge_tagger, split_tagger, tagger_p
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from _torch_ref import randomize as _randomize  # noqa: E402  (after the torch skip)
+
 SENTENCES = ["The food was great but the service was slow .", "Hallo Welt", "Le repas était excellent ."]
 TAGS = ["O", "B-LOC", "I-LOC", "B-PER"]
 
@@ -41,15 +43,6 @@ def _torch_out(hf_model, batch):
     out = hf_model(input_ids=torch.tensor(batch["input_ids"], dtype=torch.long),
                    attention_mask=torch.tensor(batch["attention_mask"], dtype=torch.long))
   return (out.logits if hasattr(out, "logits") else out.last_hidden_state).numpy()
-
-
-def _randomize(model, seed):
-  g = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for name, p in model.named_parameters():
-      noise = torch.randn(p.shape, generator=g)
-      p.copy_(1 + 0.1 * noise if name.endswith("LayerNorm.weight") else 0.1 * noise)
-  return model.eval()
 
 
 def _perturb(model: Tagger, seed: int = 0) -> Tagger:

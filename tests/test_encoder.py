@@ -18,6 +18,8 @@ from mtlws_jax.models.encoder import EncoderConfig, XLMREncoder, make_encoder
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from _torch_ref import randomize as _randomize  # noqa: E402  (after the torch skip)
+
 # One shape for every randomly initialized encoder here: jax compiles each init op once per shape.
 SMALL = EncoderConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                       intermediate_size=64, max_position_embeddings=64)
@@ -32,16 +34,6 @@ def wordpiece():
 @pytest.fixture(scope="module")
 def unigram():
   return vocab.train_unigram(tiny.DEFAULT_TEXTS, vocab_size=300)
-
-
-def _randomize(model, seed: int):
-  """Every parameter random (LayerNorm scales near 1), so a mis-mapped bias cannot hide as zero."""
-  g = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for name, p in model.named_parameters():
-      noise = torch.randn(p.shape, generator=g)
-      p.copy_(1 + 0.1 * noise if name.endswith("LayerNorm.weight") else 0.1 * noise)
-  return model.eval()
 
 
 def _hf_config(model_type, tokenizer, **kw):
