@@ -96,6 +96,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.selection.eval_every = 100     # evaluate English dev span F1 every N steps ...
   c.selection.eval_after = 0       # ... from step M on; the best of these is kept
   c.selection.curve_every = 0      # extra dev evaluations before M, only for the convergence plot (0 = none)
+  c.selection.score_target_dev = True  # also score the selected model on each target dev set
+                                   # (reported beside test, never used for selection)
 
   c.warmup = ml_collections.ConfigDict()
   c.warmup.epochs = 100            # Z

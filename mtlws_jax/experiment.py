@@ -475,7 +475,8 @@ def train_run(bench: Bench, run: methods_lib.Run, seed: int, params, folder: pat
       "train_sets": [f"{s.lang}:{s.kind}" for s in run.train_sets], "warmup_langs": list(run.warmup_langs),
       "train_examples": len(feats), "best_step": sel.best_step, "english_dev": sel.best_score,
       "dev_curve": sel.evals,
-      "target_dev": {l: bench.score(sel.best_params, bench.target_dev[l]) for l in run.eval_langs},
+      "target_dev": ({l: bench.score(sel.best_params, bench.target_dev[l]) for l in run.eval_langs}
+                     if c.selection.score_target_dev else {}),
       "target_test": {l: bench.score(sel.best_params, bench.target_test[l]) for l in run.eval_langs},
   }
   (folder / "timing.json").write_text(json.dumps({"seconds": time.perf_counter() - tic}) + "\n")

@@ -60,12 +60,14 @@ def summarize(config, runs: Mapping[str, Sequence[Any]], results: Mapping[str, M
         e.append(100 * res["english_dev"])
         for l in r.eval_langs:
           t[l] = 100 * res["target_test"][l]["f1"]
-          d[l] = 100 * res["target_dev"][l]["f1"]
+          if l in res["target_dev"]:  # absent when selection.score_target_dev is off
+            d[l] = 100 * res["target_dev"][l]["f1"]
       test[seed], dev[seed], en_dev[seed] = t, d, float(np.mean(e))
     mean, std = _mean_std(list(en_dev.values()))
     out["methods"][method] = {
         "runs": [r.model_id for r in method_runs],
-        "test": _table(test, langs), "dev": _table(dev, langs),
+        "test": _table(test, langs),
+        "dev": _table(dev, langs) if all(set(langs) <= set(d) for d in dev.values()) else None,
         "english_dev": {"per_seed": {str(s): v for s, v in en_dev.items()}, "mean": mean, "std": std},
     }
     for r in method_runs:

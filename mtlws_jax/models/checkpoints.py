@@ -117,6 +117,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, cache_dir: str | os.P
                      "got a file", path)
   name = os.fspath(name_or_path)
   import huggingface_hub
+  from huggingface_hub import constants as hf_constants  # not an attribute until imported
   from huggingface_hub import errors as hf_errors
   from huggingface_hub.utils import validate_repo_id  # the attribute path fails: utils loads lazily
   try:
@@ -124,9 +125,9 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, cache_dir: str | os.P
   except hf_errors.HFValidationError:
     raise InputError("no such checkpoint folder (and not a valid Hugging Face hub id)", name) from None
   if local_files_only is None:
-    local_files_only = (huggingface_hub.constants.HF_HUB_OFFLINE
+    local_files_only = (hf_constants.HF_HUB_OFFLINE
                         or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"))
-  cache = os.fspath(cache_dir) if cache_dir is not None else huggingface_hub.constants.HF_HUB_CACHE
+  cache = os.fspath(cache_dir) if cache_dir is not None else hf_constants.HF_HUB_CACHE
   try:
     folder = huggingface_hub.snapshot_download(
         repo_id=name, revision=revision, cache_dir=cache_dir, allow_patterns=HUB_PATTERNS,
