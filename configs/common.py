@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from mtlws_jax import distributed
+
 METHODS = ("zero_shot", "target_only", "bilingual", "mtl", "mtl_ws")
 
 BACKBONES = {
@@ -69,6 +71,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.stride = 128              # context words shared by neighbouring windows
   c.data.max_train_sentences = 0   # 0 = all; > 0 keeps the first N of every training set
   c.data.max_eval_sentences = 0    # 0 = all; > 0 keeps the first N of every dev/test set
+  c.data.max_source_dev_sentences = 0  # > 0: the first N of the English dev set (model
+                                   # selection) only; 0 = as max_eval_sentences
   c.data.ill_formed = "repair"     # ill-formed IOB tags: read the conlleval way and count (or "error")
   c.data.pad_multiple = 32         # batches pad to a multiple of this: few shapes, few compiles
 
@@ -108,6 +112,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.warmup.outer = "sgd"           # optax optimizer on the pseudo-gradient; sgd(gamma) = Eq. 7
   c.warmup.outer_momentum = 0.9    # for outer = momentum | nesterov
   c.warmup.measure_loss = True     # report the translated-set loss before/after warmup too
+
+  # Devices: the same numbers on one device or many (a sharded step gives a one-device step's
+  # parameters up to float summation order; tests/test_experiment_parallel.py).
+  c.parallel = ml_collections.ConfigDict()
+  c.parallel.mode = "auto"         # auto: "data" when JAX sees several devices, else "none";
+                                   # none | data (batch split, parameters replicated) |
+                                   # fsdp (batch split, parameters and Adam moments split too)
+  c.parallel.num_devices = 0       # devices in the data mesh (0 = all)
+  c.distributed = distributed.default_config()  # several hosts: see mtlws_jax/distributed.py
 
   c.log_every = 50                 # training loss to metrics.jsonl / TensorBoard
   c.checkpoint_every = 500         # besides every model-selection evaluation

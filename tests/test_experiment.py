@@ -91,6 +91,43 @@ def test_completed_runs_are_skipped_and_more_seeds_extend(finished, assets):
   assert before == after
 
 
+def test_report_rebuilds_tables_from_the_runs_and_sets_the_paper_beside(finished, tmp_path):
+  import shutil
+  from mtlws_jax.eval import report
+  config, work, summary, _ = finished
+  copy = tmp_path / "copy"
+  shutil.copytree(work, copy)
+  for f in ("results.json", "results.md"):
+    (copy / f).unlink()
+  shutil.rmtree(copy / "plots")
+  md = report.rebuild(copy, paper_backbone="xlmr")
+  assert json.loads((copy / "results.json").read_text()) == json.loads(json.dumps(summary))
+  assert md.startswith(report.results_markdown(summary))
+  assert (copy / "plots" / "convergence.png").exists() and (copy / "results.md").read_text() == md
+  # the paper's XLM-R ABSA numbers (Table 3) in brackets, Avg. over our columns (es, fr)
+  zs = summary["methods"]["zero_shot"]["test"]["mean"]
+  assert f"| ZERO-SHOT | {zs['es']:.2f} ± 0.00 (67.10) | {zs['fr']:.2f} ± 0.00 (56.43) |" in md
+  assert "(61.77) |" in md  # (67.10 + 56.43) / 2
+  # a seed with an unfinished run is left out and named
+  second = copy / "runs" / "mtl" / "seed1"
+  second.mkdir(parents=True)
+  for mid in IDS[:-1]:
+    (copy / "runs" / mid / "seed1").mkdir(parents=True, exist_ok=True)
+    shutil.copy(copy / "runs" / mid / "seed0" / "result.json", copy / "runs" / mid / "seed1" / "result.json")
+  md = report.rebuild(copy)
+  assert "mean ± std over 1 seed" in md and "Not finished (left out): mtl_ws seed 1" in md
+  shutil.copy(copy / "runs" / "mtl_ws" / "seed0" / "result.json", copy / "runs" / "mtl_ws" / "seed1" / "result.json")
+  assert "mean ± std over 2 seeds" in report.rebuild(copy)
+  assert "over 1 seed" in report.rebuild(copy, seeds=[1])
+  for mid in IDS:
+    (copy / "runs" / mid / "seed0" / "result.json").unlink()
+    (copy / "runs" / mid / "seed1" / "result.json").unlink()
+  with pytest.raises(InputError, match="no seed has all its runs finished"):
+    report.rebuild(copy)
+  with pytest.raises(InputError, match="no config.json"):
+    report.rebuild(tmp_path)
+
+
 def test_workdir_of_another_config_is_refused_before_training(finished):
   config, work, _, _ = finished
   other = T.tiny_config(config.data_dir, config.model.path, **{"train.learning_rate": 5e-4})
@@ -185,3 +222,13 @@ def test_missing_model_without_fallback(assets, tmp_path):
   data, _ = assets
   c = T.tiny_config(data, "", **{"model.name": "no-such-model-anywhere"})
   _fails_before_training(c, tmp_path, "not found")
+
+
+def test_source_dev_cap_leaves_target_sets_whole(assets, tmp_path):
+  data, model = assets
+  _, _, full = experiment.prepare(T.tiny_config(data, model), tmp_path / "a")
+  _, _, got = experiment.prepare(T.tiny_config(data, model, **{"data.max_source_dev_sentences": 2}),
+                                 tmp_path / "b")
+  assert len(full.source_dev) == 6 and [s.tokens for s in got.source_dev] == [s.tokens for s in full.source_dev[:2]]
+  assert {l: len(v) for l, v in got.target_test.items()} == {"es": 6, "fr": 6}
+  assert len(got.source_train) == len(full.source_train) == 16

@@ -213,6 +213,7 @@ def load(config, translated_langs: Iterable[str] = ()) -> TaskData:
   check_files(plan)
   task, scheme = config.task, TRAIN_SCHEME[config.task]
   n_train, n_eval = config.data.max_train_sentences, config.data.max_eval_sentences
+  n_sdev = config.data.get("max_source_dev_sentences", 0) or n_eval
   policy = config.data.get("ill_formed", "repair")
   if policy not in ("repair", "error"):
     raise InputError(f"data.ill_formed must be 'repair' or 'error', got {policy!r}")
@@ -220,12 +221,12 @@ def load(config, translated_langs: Iterable[str] = ()) -> TaskData:
 
   if "source_dev" in plan:
     source_train = _read(task, plan["source_train"], scheme, n_train)
-    source_dev = _read(task, plan["source_dev"], scheme, n_eval)
+    source_dev = _read(task, plan["source_dev"], scheme, n_sdev)
   else:
     all_source = _read(task, plan["source_train"], scheme, 0)
     source_train, source_dev = hold_out(all_source, config.data.dev_fraction)
     source_train = source_train[:n_train] if n_train > 0 else source_train
-    source_dev = source_dev[:n_eval] if n_eval > 0 else source_dev
+    source_dev = source_dev[:n_sdev] if n_sdev > 0 else source_dev
   if not source_train:
     raise InputError("the English training set is empty (after max_train_sentences="
                      f"{n_train} and the dev hold-out)", plan["source_train"])

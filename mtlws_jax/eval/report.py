@@ -218,3 +218,110 @@ def plot_all(summary: Mapping[str, Any], workdir: pathlib.Path) -> list[pathlib.
   if plot_convergence(summary, pathlib.Path(workdir), p):
     made.append(p)
   return made
+
+
+# ---------------------------------------------------------------------------------------------
+# Rebuilding from a workdir, and the paper's numbers beside ours.
+
+
+def paper_markdown(summary: Mapping[str, Any], backbone: str, split: str = "test") -> str:
+  """Our mean ± std with the paper's number in brackets, same rows and columns.
+
+  The paper's Avg. is recomputed over our columns (e.g. ABSA without tr) so the two agree.
+  """
+  from mtlws_jax.eval import paper
+  ref = paper.table(summary["task"], backbone)
+  langs = summary["target_langs"]
+  n = len(summary["seeds"])
+  lines = [f"### {summary['task'].upper()}: ours ({summary['model']}, {n} seed{'s' if n > 1 else ''}, "
+           f"mean ± std) and (in brackets) the paper's {backbone} (5 runs)", "",
+           "| Model | " + " | ".join(langs) + " | Avg. |", "|---|" + "---:|" * (len(langs) + 1)]
+  for method, m in summary["methods"].items():
+    t, row = m[split], ref.get(method, {})
+    cells = []
+    for k in [*langs, "avg"]:
+      p = paper.mean_over(row, langs) if k == "avg" else row.get(k)
+      cells.append(f"{t['mean'][k]:.2f} ± {t['std'][k]:.2f} ({p:.2f})" if p is not None
+                   else f"{t['mean'][k]:.2f} ± {t['std'][k]:.2f} (–)")
+    lines.append(f"| {_name(method, summary.get('adapt', 'zero_shot'))} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def collect(workdir: pathlib.Path, seeds: Sequence[int] | None = None):
+  """(config, runs, results, seeds, missing) from a workdir's config.json and runs' result.json.
+
+  Seeds default to those on disk whose every planned run has finished; `missing` lists the
+  runs of other seeds that have not (a grid still running, or a killed one to resume).
+  """
+  import ml_collections
+  from mtlws_jax import experiment
+  saved = workdir / "config.json"
+  if not saved.exists():
+    from mtlws_jax.errors import InputError
+    raise InputError("no config.json: not a workdir made by run.py", workdir)
+  config = ml_collections.ConfigDict(json.loads(saved.read_text()))
+  config = experiment.normalize(config)
+  runs = experiment.plan_runs(config)
+  ids = [r.model_id for rs in runs.values() for r in rs]
+  on_disk = sorted({int(p.name[4:]) for mid in ids for p in (workdir / "runs" / mid).glob("seed*")
+                    if p.name[4:].isdigit()} | set(config.seeds))
+  wanted = list(seeds) if seeds else on_disk
+  results: dict[str, dict[int, dict]] = {}
+  complete, missing = [], []
+  for s in wanted:
+    paths = {mid: workdir / "runs" / mid / f"seed{s}" / "result.json" for mid in ids}
+    absent = [f"{mid} seed {s}" for mid, p in paths.items() if not p.exists()]
+    if absent:
+      missing += absent
+      continue
+    complete.append(s)
+    for mid, p in paths.items():
+      results.setdefault(mid, {})[s] = json.loads(p.read_text())
+  with config.unlocked():
+    config.seeds = tuple(complete)
+  return config, runs, results, complete, missing
+
+
+def rebuild(workdir: str | pathlib.Path, *, seeds: Sequence[int] | None = None,
+            paper_backbone: str | None = None) -> str:
+  """Writes results.json, results.md and plots of a workdir from its runs; returns the markdown."""
+  from mtlws_jax.errors import InputError
+  workdir = pathlib.Path(workdir)
+  config, runs, results, complete, missing = collect(workdir, seeds)
+  if not complete:
+    raise InputError("no seed has all its runs finished; missing: " + ", ".join(missing[:10])
+                     + (" ..." if len(missing) > 10 else ""), workdir)
+  summary = summarize(config, runs, results, workdir)
+  md = results_markdown(summary)
+  if paper_backbone:
+    md += "\n" + paper_markdown(summary, paper_backbone)
+  if missing:
+    md += "\nNot finished (left out): " + ", ".join(missing) + "\n"
+  (workdir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+  (workdir / "results.md").write_text(md)
+  plot_all(summary, workdir)
+  return md
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+  import argparse
+  from mtlws_jax.eval import paper
+  ap = argparse.ArgumentParser(
+      prog="python -m mtlws_jax.eval.report",
+      description="Rebuild results.json, results.md (the paper's layout) and plots/ of a run.py "
+                  "workdir from its finished runs; optionally beside the paper's numbers.")
+  ap.add_argument("workdir")
+  ap.add_argument("--seeds", default="", help="comma list (default: every seed whose runs all finished)")
+  ap.add_argument("--paper", choices=paper.BACKBONES, help="print the paper's table of this backbone beside ours")
+  args = ap.parse_args(argv)
+  seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or None
+  print(rebuild(args.workdir, seeds=seeds, paper_backbone=args.paper), end="")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+  from mtlws_jax.errors import main_guard
+  main_guard(_main)(argv)
+
+
+if __name__ == "__main__":
+  main()

@@ -83,6 +83,10 @@ class MetricWriter:
 
   def __init__(self, folder: pathlib.Path, *, resume_step: int | None = None, tensorboard: bool = True):
     self.path = folder / "metrics.jsonl"
+    self._tb = None
+    self.enabled = jax.process_index() == 0  # one process writes the logs of a multi-host job
+    if not self.enabled:
+      return
     folder.mkdir(parents=True, exist_ok=True)
     if resume_step is None:
       self.path.write_text("")
@@ -90,12 +94,13 @@ class MetricWriter:
       kept = [l for l in self.path.read_text().splitlines()
               if l.strip() and json.loads(l).get("step", 0) <= resume_step]
       self.path.write_text("".join(l + "\n" for l in kept))
-    self._tb = None
     if tensorboard:
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(str(folder / "tensorboard"), purge_step=resume_step, flush_secs=30)
 
   def write(self, step: int, values: Mapping[str, Any]) -> None:
+    if not self.enabled:
+      return
     record = {"step": int(step), **{k: _jsonable(v) for k, v in values.items()}}
     with self.path.open("a") as f:
       f.write(json.dumps(record) + "\n")
@@ -196,7 +201,14 @@ class RunCheckpoints:
 
 
 def copy_tree(tree):
-  """A host copy that survives donation of the device buffers it was read from."""
+  """A host copy that survives donation of the device buffers it was read from.
+
+  Arrays split over several processes are gathered first (every process must call this).
+  """
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    tree = jax.tree.map(lambda x: multihost_utils.process_allgather(x, tiled=True)
+                        if isinstance(x, jax.Array) and not x.is_fully_addressable else x, tree)
   return jax.tree.map(lambda x: np.array(x, copy=True), tree)
 
 
@@ -234,17 +246,19 @@ class Selection:
 def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_step: Callable,
                      evaluate: Callable[[Params], Mapping[str, float]], stream: BatchStream,
                      rng: jax.Array | None, schedule: Schedule, progress: bool = False,
-                     desc: str = "", tensorboard: bool = True) -> Selection:
+                     desc: str = "", tensorboard: bool = True,
+                     init_opt_state: Callable[[Params], Any] | None = None) -> Selection:
   """Trains `params` for schedule.max_steps and returns the best by English dev F1.
 
   train_step(params, opt_state, batch, rng) -> (params, opt_state, metrics) donates its inputs
   (steps.make_train_step); `params` given here are donated too. evaluate(params) -> {"f1", ...}
   must not donate. A NaN/inf loss raises steps.NonFiniteLossError naming the step; the last
-  good checkpoint stays on disk.
+  good checkpoint stays on disk. init_opt_state (default optimizer.init) builds the optimizer
+  state in the parameters' device layout; checkpoints are restored into that layout.
   """
   folder = pathlib.Path(folder)
   ckpt = RunCheckpoints(folder / "checkpoints")
-  opt_state = optimizer.init(params)
+  opt_state = (init_opt_state or optimizer.init)(params)
   loop_state = {"step": 0, "best_step": -1, "best_score": -1.0, "evals": [],
                 "loss_sum": 0.0, "loss_count": 0}
   best, best_saved = None, True
