@@ -109,13 +109,12 @@ def test_report_rebuilds_tables_from_the_runs_and_sets_the_paper_beside(finished
   assert f"| ZERO-SHOT | {zs['es']:.2f} ± 0.00 (67.10) | {zs['fr']:.2f} ± 0.00 (56.43) |" in md
   assert "(61.77) |" in md  # (67.10 + 56.43) / 2
   # a seed with an unfinished run is left out and named
-  second = copy / "runs" / "mtl" / "seed1"
-  second.mkdir(parents=True)
   for mid in IDS[:-1]:
     (copy / "runs" / mid / "seed1").mkdir(parents=True, exist_ok=True)
     shutil.copy(copy / "runs" / mid / "seed0" / "result.json", copy / "runs" / mid / "seed1" / "result.json")
   md = report.rebuild(copy)
   assert "mean ± std over 1 seed" in md and "Not finished (left out): mtl_ws seed 1" in md
+  (copy / "runs" / "mtl_ws" / "seed1").mkdir()
   shutil.copy(copy / "runs" / "mtl_ws" / "seed0" / "result.json", copy / "runs" / "mtl_ws" / "seed1" / "result.json")
   assert "mean ± std over 2 seeds" in report.rebuild(copy)
   assert "over 1 seed" in report.rebuild(copy, seeds=[1])
