@@ -59,7 +59,7 @@ REGISTRY: dict[str, Benchmark] = {b.script.removesuffix(".py"): b for b in (
               about="MTL-WS warmup epoch: vmap / loop / shard, time and memory vs |L| and K"),
     Benchmark("warmup_effect.py", quick=("--Z=5", "--K=5", "--langs=2"),
               about="how far the warmup moves the parameters at the paper's step sizes"),
-    Benchmark("projection_quality.py", quick=("--parts=ner", "--ner-langs=es"), needs_data=True,
+    Benchmark("projection_quality.py", quick=("--parts=ner", "--ner-langs=es", "--max-sentences=2000"), needs_data=True,
               about="alignment AER, projection agreement and align+project sentences/s"),
     Benchmark("encode_speed.py", full=("--path={data}/" + NER_EN_TRAIN,),
               quick=("--path={data}/" + NER_EN_TRAIN, "--vocab_size=2000", "--naive=200"),

@@ -426,7 +426,7 @@ def _pad_batch(batch: Mapping[str, np.ndarray], length: int, pad_id: int) -> dic
 def _change(before, after):
   import optax
   diff = jax.tree.map(lambda a, b: a.astype(jnp.float32) - b.astype(jnp.float32), after, before)
-  return optax.global_norm(before), optax.global_norm(diff), jnp.max(jnp.asarray(
+  return optax.tree.norm(before), optax.tree.norm(diff), jnp.max(jnp.asarray(
       [jnp.max(jnp.abs(d)) for d in jax.tree.leaves(diff)]))
 
 
