@@ -259,7 +259,8 @@ class Bench:
     self.source_train = enc(data.source_train, False)
     self.source_dev = enc(data.source_dev, True)
     self.translated = {l: enc(s, False) for l, s in data.translated.items()}
-    self.target_dev = {l: enc(s, True) for l, s in data.target_dev.items()}
+    self.target_dev = ({l: enc(s, True) for l, s in data.target_dev.items()}
+                       if config.selection.score_target_dev else {})  # read and checked, not scored
     self.target_test = {l: enc(s, True) for l, s in data.target_test.items()}
 
   def _sharded_steps(self, pad_id: int) -> None:
