@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -175,6 +176,13 @@ def test_srl_sentence_with_and_without_pos_tagger():
   assert rep.projected_spans == 2 and rep.left_out is None
   out, _ = P.project_srl_sentence(src, ["Él", "ganó", "eso"], links, pos_tagger=lambda t: ["PRON", "VERB", "PRON"])
   assert out.extra["pos"] == ("PRON", "VERB", "PRON")
+  # UPOS projected over the links: majority of the linked source words, ties leftmost, "_" unlinked
+  out, _ = P.project_srl_sentence(src, ["Él", "lo", "ganó", "ayer"], {(0, 0), (2, 1), (1, 2), (0, 3), (1, 3)},
+                                  pos_tagger="project")
+  assert out.extra["pos"] == ("PRON", "PRON", "VERB", "PRON")
+  assert P.project_pos(("DET", "NOUN", "NOUN", "_"), {(0, 0), (1, 0), (2, 0), (3, 1)}, 3) == ("NOUN", "_", "_")
+  with pytest.raises(ValueError, match="needs source POS"):
+    P.project_srl_sentence(dataclasses.replace(src, extra={}), ["Él", "ganó", "eso"], links, pos_tagger="project")
   none, rep = P.project_srl_sentence(src, ["Él", "ganó", "eso"], {(0, 0)})
   assert none is None and rep.left_out == "predicate_unaligned" and rep.dropped == {"predicate_unaligned": 2}
 

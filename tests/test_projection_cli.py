@@ -191,3 +191,11 @@ def test_srl_two_predicates_on_one_target_word(tmp_path, capsys):
   assert summary["arguments_dropped"] == {"collision": 1}
   rep = [json.loads(l) for l in (tmp_path / "out.report.jsonl").read_text().splitlines()]
   assert rep[1]["left_out"] == "predicate_collision"
+
+
+def test_srl_pos_projected_from_the_source(tmp_path, capsys):
+  links = "0-0 1-1 2-2 3-3 4-4 4-5\n0-0\n0-0\n"  # "durmió" has no link: "_"; "slept" is unaligned too
+  _run(["--task=srl", "--pos-tagger=project"] + _files(tmp_path, UPB, UPB_TGT, links, name="src.conllu"), capsys)
+  out = upb.read(tmp_path / "out")
+  assert out[0].extra["pos"] == ("PROPN", "VERB", "DET", "PROPN", "ADV", "ADV")
+  assert "durmió" not in (tmp_path / "out").read_text()  # its predicate has no link: left out

@@ -18,7 +18,8 @@ in/out, spans projected/dropped by reason) and writes one JSON line per sentence
 
 --keep=complete leaves out sentences that lost any span (NER/ABSA) or argument (SRL), trading
 data for cleaner labels; the default keeps every sentence (dropped spans become O words).
-SRL output: target words carry only FORM, UPOS ("_" unless --pos-tagger gives a callable
+SRL output: target words carry only FORM, UPOS ("_" unless --pos-tagger gives a callable or
+"project", which carries each aligned source word's UPOS over;
 tokens -> UPOS tags) and the predicate/role columns; instances whose predicate has no link, or
 lands on the word another predicate of the sentence already took, are left out (counted).
 Sentences without predicates are not written (they hold no SRL instance).
@@ -44,6 +45,8 @@ DEFAULT_FORMAT = {"ner": "conll", "absa": "absa", "srl": "upb"}
 
 
 def _load_callable(spec: str):
+  if spec == "project":  # UPOS carried over the alignment from the source words
+    return spec
   module, _, name = spec.partition(":")
   if not name:
     raise ValueError(f"--pos-tagger {spec!r}: expected module:function")
@@ -167,7 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--extra-tgt")
   p.add_argument("--trim-foreign", action="store_true", help="cut Eq. 2 ranges at words linked outside the span")
   p.add_argument("--keep", default="all", choices=("all", "complete"))
-  p.add_argument("--pos-tagger", help="module:function mapping target tokens to UPOS tags (SRL)")
+  p.add_argument("--pos-tagger", help="SRL target UPOS: module:function mapping target tokens to UPOS "
+                 "tags, or 'project' (each target word takes the UPOS of the source words linked to it); "
+                 "default: '_' (unknown)")
   args = p.parse_args(argv)
   if bool(args.extra_src) != bool(args.extra_tgt):
     p.error("--extra-src and --extra-tgt go together")

@@ -36,8 +36,11 @@ is one whose predicate lands on the word another predicate of the sentence took
 (`predicate_collision`, decided in `__main__`); an argument without a link is `unaligned`; an
 argument landing on the predicate or on a word another argument already took (earlier
 arguments first) is `collision`. Target POS comes from an optional tagger callable
-(tokens -> UPOS list) or is "_" (CoNLL-U's "unknown", not the UPOS tag X "other"): a POS
-vocabulary for training on projected SRL data must give "_" an id (or treat it as no POS).
+(tokens -> UPOS list), or is projected from the source (`pos_tagger="project"`: UPOS is one tag
+set for all languages, so each target word takes the majority UPOS of the source words linked to
+it, ties to the leftmost), or is "_" (CoNLL-U's "unknown", not the UPOS tag X "other"), also for
+target words without a link when projecting: a POS vocabulary for training on projected SRL data
+must give "_" an id (or treat it as no POS).
 """
 
 from __future__ import annotations
@@ -342,8 +345,20 @@ def _source_of_targets(spans: Sequence[Span], proj: Projection, links) -> dict[S
   return out
 
 
+def project_pos(src_pos: Sequence[str], links: Iterable[tuple[int, int]], n: int) -> tuple[str, ...]:
+  """UPOS of each of n target words from the source words linked to it (majority, ties leftmost)."""
+  by_target = _links_by_target(links)
+  out = []
+  for j in range(n):
+    src = sorted(by_target.get(j, ()))
+    votes = collections.Counter(src_pos[i] for i in src if src_pos[i] != UNKNOWN_POS)
+    out.append(max(votes, key=lambda t: (votes[t], -min(i for i in src if src_pos[i] == t)))
+               if votes else UNKNOWN_POS)
+  return tuple(out)
+
+
 def project_srl_sentence(sent: Sentence, tgt_tokens: Sequence[str], links, *,
-                         pos_tagger: Callable[[Sequence[str]], Sequence[str]] | None = None,
+                         pos_tagger: Callable[[Sequence[str]], Sequence[str]] | str | None = None,
                          index: int = 0) -> tuple[Sentence | None, SentenceReport]:
   """SRL instance -> target instance (None when the predicate has no link)."""
   if sent.predicate is None:
@@ -365,7 +380,11 @@ def project_srl_sentence(sent: Sentence, tgt_tokens: Sequence[str], links, *,
   pred_tag = sent.tags[sent.predicate]
   if pred_tag != "O":  # some layouts mark the predicate itself (e.g. "V")
     tags[res.predicate] = pred_tag
-  if pos_tagger is not None:
+  if pos_tagger == "project":
+    if "pos" not in sent.extra:
+      raise ValueError(f"{sent.origin}: pos_tagger='project' needs source POS tags")
+    pos = project_pos(sent.extra["pos"], links, n)
+  elif pos_tagger is not None:
     pos = tuple(pos_tagger(list(tgt_tokens)))
     if len(pos) != n:
       raise ValueError(f"POS tagger returned {len(pos)} tags for {n} tokens")
