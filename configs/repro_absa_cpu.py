@@ -23,27 +23,8 @@ from configs import common
 
 
 def get_config():
-  c = common.absa(common.base_config())
+  c = common.cpu_reproduction(common.absa(common.base_config()))
   c.task = "absa"
   c.target_langs = ("fr", "es", "nl", "ru")
-  c.seeds = (0, 1)
-  c.model.name = "e5-small"
-  c.model.num_layers = 4
-  c.train.freeze = "word_embeddings"
-  c.train.learning_rate = 2e-4
-  c.train.batch_size = 8
-  c.train.eval_batch_size = 64
-  c.train.max_steps = 250
-  c.selection.eval_every = 50
   c.selection.eval_after = 100
-  c.selection.curve_every = 50
-  c.selection.score_target_dev = False
-  c.data.pad_multiple = 32
-  c.warmup.epochs = 8
-  c.warmup.steps = 10
-  c.warmup.gamma = 1.0
-  c.warmup.beta = 1e-3
-  c.warmup.strategy = "loop"       # one language at a time: the least memory on a CPU
-  c.log_every = 25
-  c.checkpoint_every = 250         # one checkpoint per model, at its end (~0.5 GB each write)
   return c

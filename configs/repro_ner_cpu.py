@@ -22,28 +22,9 @@ from configs import common
 
 
 def get_config():
-  c = common.ner(common.base_config())
+  c = common.cpu_reproduction(common.ner(common.base_config()))
   c.task = "ner"
   c.target_langs = ("es", "de", "nl")
-  c.seeds = (0, 1)
-  c.model.name = "e5-small"
-  c.model.num_layers = 4
-  c.train.freeze = "word_embeddings"
-  c.train.learning_rate = 2e-4
-  c.train.batch_size = 8
-  c.train.eval_batch_size = 64
-  c.train.max_steps = 250
-  c.selection.eval_every = 50
   c.selection.eval_after = 150
-  c.selection.curve_every = 50
-  c.selection.score_target_dev = False
   c.data.max_source_dev_sentences = 500
-  c.data.pad_multiple = 32
-  c.warmup.epochs = 8
-  c.warmup.steps = 10
-  c.warmup.gamma = 1.0
-  c.warmup.beta = 1e-3
-  c.warmup.strategy = "loop"
-  c.log_every = 25
-  c.checkpoint_every = 250
   return c

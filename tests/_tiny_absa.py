@@ -70,6 +70,11 @@ def tiny_config(data_dir, model_dir, **overrides):
   c = mod.get_config()
   c.data_dir = str(data_dir)
   c.model.path = str(model_dir)
+  return set_fields(c, overrides)
+
+
+def set_fields(c, overrides):
+  """Dotted config fields ("train.max_steps") set in place; returns c."""
   for k, v in overrides.items():
     node = c
     *parents, last = k.split(".")

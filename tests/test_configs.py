@@ -59,6 +59,31 @@ def test_task_languages():
   assert set(load("absa_xlmr").target_langs) <= {"fr", "es", "tr", "nl", "ru"}
 
 
+REPRO = ["repro_absa_cpu", "repro_ner_cpu", "repro_absa_gpu"]
+
+
+@pytest.mark.parametrize("name", ["demo", "tiny", *REPRO])
+def test_runnable_configs_are_valid(name):
+  c = load(name)
+  experiment.check_config(c)
+  assert list(experiment.plan_runs(c)) == list(methods.METHODS)
+  assert c.model.name == ("tiny" if name == "tiny" else "e5-small")
+
+
+def test_gpu_reproduction_keeps_the_papers_budget():
+  c, paper = load("repro_absa_gpu"), EXPECTED["absa_mbert"]
+  assert (c.warmup.epochs, c.warmup.steps, c.train.learning_rate, c.train.batch_size, c.train.max_steps,
+          c.selection.eval_every, c.selection.eval_after, c.data.max_length) == paper
+  assert (c.warmup.gamma, c.warmup.beta, c.seeds, c.train.freeze, c.model.num_layers) == (5e-5, 1e-3, (0, 1, 2, 3, 4), "", 0)
+
+
+def test_cpu_reproductions_share_one_budget():
+  a, n = load("repro_absa_cpu"), load("repro_ner_cpu")
+  for c in (a, n):
+    assert (c.model.num_layers, c.train.max_steps, c.train.batch_size, c.seeds) == (4, 250, 8, (0, 1))
+  assert a.target_langs == ("fr", "es", "nl", "ru") and n.target_langs == ("es", "de", "nl")
+
+
 @pytest.mark.parametrize("name", ["demo", "tiny"])
 def test_small_configs_are_valid(name):
   c = load(name)
@@ -68,7 +93,7 @@ def test_small_configs_are_valid(name):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("name", ["ner_mbert", "absa_xlmr", "demo"])
+@pytest.mark.parametrize("name", ["ner_mbert", "absa_xlmr", "demo", *REPRO])
 def test_real_files_exist(name, data_dir):
   c = load(name)
   c.data_dir = str(data_dir)

@@ -5,8 +5,6 @@ process feeding only its own rows, give the parameters of one device."""
 import json
 import os
 import pathlib
-import socket
-import subprocess
 import sys
 
 import jax
@@ -17,6 +15,7 @@ import pytest
 
 from mtlws_jax import distributed
 from mtlws_jax.errors import InputError
+import _processes as P
 from _tiny_model import make_batch, max_diff, run_steps, tiny_apply, tiny_params
 
 STEPS = 3
@@ -116,32 +115,14 @@ def _worker(pid: int, port: int, out_dir: str):
     json.dump(info, f)
 
 
-def _free_port() -> int:
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def test_two_processes_match_one_device(tmp_path):
   root = pathlib.Path(__file__).resolve().parents[1]
   env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count=2 {FAST_COMPILE}",
              JAX_PLATFORMS="cpu",
              PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]))
-  port = _free_port()
-  procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(pid), str(port), str(tmp_path)],
-                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True) for pid in (0, 1)]
-  logs = []
-  try:
-    for p in procs:
-      logs.append(p.communicate(timeout=300)[0])
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-  if any(p.returncode for p in procs):
-    pytest.fail("\n".join(f"--- process {i} (rc {p.returncode}):\n{log[-3000:]}"
-                          for i, (p, log) in enumerate(zip(procs, logs))))
+  port = P.free_port()
+  P.run_all([[sys.executable, __file__, "--worker", str(pid), str(port), str(tmp_path)] for pid in (0, 1)],
+            cwd=root, env=env, timeout=300)
   info = [json.loads((tmp_path / f"info{i}.json").read_text()) for i in (0, 1)]
   for i in (0, 1):
     assert info[i]["process_index"] == i and info[i]["process_count"] == 2

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import _processes as P
 import _tiny_absa as T
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -105,12 +105,6 @@ def test_data_parallel_and_fsdp_experiments_match_one_device(assets, tmp_path):
   _compare(tmp_path / "none6", tmp_path / "fsdp6", "FSDP with filler rows")
 
 
-def _free_port() -> int:
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def _run_py(data, model, workdir, *extra) -> list[str]:
   return [sys.executable, str(ROOT / "run.py"), "--config=configs/tiny.py", f"--workdir={workdir}",
           f"--config.data_dir={data}", f"--config.model.path={model}", f"--config.method={METHODS}",
@@ -122,25 +116,12 @@ def test_two_process_run_py_matches_one_process(assets, tmp_path):
   one = subprocess.run(_run_py(data, model, tmp_path / "one", "--config.parallel.mode=none"),
                        cwd=ROOT, env=_env(1), capture_output=True, text=True, timeout=600)
   assert one.returncode == 0, one.stderr[-5000:]
-  port = _free_port()
-  procs = [subprocess.Popen(
-      _run_py(data, model, tmp_path / "two",
-              f"--config.distributed.coordinator_address=127.0.0.1:{port}",
-              "--config.distributed.num_processes=2", f"--config.distributed.process_id={pid}",
-              "--config.distributed.initialization_timeout=120"),
-      cwd=ROOT, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-      for pid in (0, 1)]
-  logs = []
-  try:
-    for p in procs:
-      logs.append(p.communicate(timeout=600)[0])
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-  if any(p.returncode for p in procs):
-    pytest.fail("\n".join(f"--- process {i} (rc {p.returncode}):\n{log[-4000:]}"
-                          for i, (p, log) in enumerate(zip(procs, logs))))
+  port = P.free_port()
+  logs = P.run_all([_run_py(data, model, tmp_path / "two",
+                            f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+                            "--config.distributed.num_processes=2", f"--config.distributed.process_id={pid}",
+                            "--config.distributed.initialization_timeout=120") for pid in (0, 1)],
+                   cwd=ROOT, env=_env(2), timeout=600)
   assert "data parallel over 4 devices in 2 processes" in logs[0]
   assert "ZERO-SHOT" in logs[0] and "ZERO-SHOT" not in logs[1]  # one process prints and writes
   _compare(tmp_path / "one", tmp_path / "two", "two processes")

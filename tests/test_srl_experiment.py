@@ -10,6 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 
+import _tiny_absa as T
 from mtlws_jax import experiment
 
 LEX = {  # (determiners, nouns, verbs)
@@ -80,13 +81,7 @@ def _config(data, translated, model, **overrides):
   c.warmup.strategy, c.warmup.measure_loss = "loop", False
   c.log_every, c.checkpoint_every = 20, 60
   c.progress, c.tensorboard = False, False
-  for k, v in overrides.items():
-    node = c
-    *parents, last = k.split(".")
-    for p in parents:
-      node = node[p]
-    node[last] = v
-  return c
+  return T.set_fields(c, overrides)
 
 
 def test_srl_grid_end_to_end(srl_assets, tmp_path):
