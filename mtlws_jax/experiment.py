@@ -20,6 +20,7 @@ from their checkpoints, ending with the same results as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import pathlib
@@ -335,13 +336,19 @@ def data_layout(config) -> tuple[Any, bool]:
   return dp.make_data_mesh(n), mode == "fsdp"
 
 
+def barrier(name: str) -> None:
+  """Every process waits here for the others (no-op on one process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(f"mtlws_jax:{name}")
+
+
 def main_first(fn, name: str):
   """fn() on process 0, then on the others once it is done (files on a shared filesystem)."""
   if jax.process_count() == 1:
     return fn()
-  from jax.experimental import multihost_utils
   out = fn() if distributed.is_main_process() else None
-  multihost_utils.sync_global_devices(f"mtlws_jax:{name}")
+  barrier(name)
   return out if distributed.is_main_process() else fn()
 
 
@@ -506,7 +513,7 @@ def warmup_params(bench: Bench, seed: int, langs: Sequence[str], workdir: pathli
     if done.exists():
       import shutil
       shutil.rmtree(done)
-  main_first(lambda: None, "warmup-cleared")
+  barrier("warmup-cleared")
   with ocp.StandardCheckpointer() as ck:  # every process takes part (orbax is collective)
     ck.save(done.resolve(), loop.copy_tree(theta))
   if main:
@@ -585,7 +592,7 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
   from mtlws_jax.eval import report
   distributed.maybe_initialize(config)  # before anything touches a device
   main = distributed.is_main_process()
-  out = (out or sys.stdout) if main else open(os.devnull, "w")
+  out = (out or sys.stdout) if main else io.StringIO()  # one process prints
   workdir = pathlib.Path(workdir)
   config, runs, data = prepare(config, workdir)
   bench = Bench(config, data, workdir)
