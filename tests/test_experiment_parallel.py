@@ -1,8 +1,8 @@
 """run.py / experiment.run over several devices and several processes give one device's results.
 
-One subprocess with 4 forced CPU devices runs the tiny ABSA experiment (ZERO-SHOT and MTL-WS)
-on one device and data parallel (warmup languages sharded over the devices), and with a batch of
-6 on one device and FSDP (6 rows do not split over 4 devices: label-less filler rows). A second test runs the same experiment through
+One subprocess with 4 forced CPU devices runs the tiny ABSA experiment (ZERO-SHOT and MTL-WS,
+batch 6, which does not split over 4 devices: label-less filler rows) on one device, data parallel
+(warmup languages sharded over the devices) and FSDP. A second test runs the same experiment through
 `run.py` as a two-process jax.distributed job on localhost (2 devices each) and compares it with
 a one-process run. The selected parameters must agree to float tolerance and the scores exactly.
 """
@@ -77,14 +77,14 @@ def _worker_modes(data: str, model: str, out: str) -> None:
   import jax
   from mtlws_jax import experiment
   assert jax.device_count() == 4
-  layouts = {"none": dict(mode="none", batch=4, strategy="loop"),
-             "data": dict(mode="data", batch=4, strategy="shard"),  # warmup languages over devices
-             "none6": dict(mode="none", batch=6, strategy="loop"),
-             "fsdp6": dict(mode="fsdp", batch=6, strategy="vmap")}  # 6 rows over 4 devices: filler
+  # 6 rows do not split over 4 devices: the sharded steps add label-free filler rows
+  layouts = {"none": dict(mode="none", strategy="loop"),
+             "data": dict(mode="data", strategy="shard"),  # warmup languages over the devices
+             "fsdp": dict(mode="fsdp", strategy="vmap")}
   printed = {}
   for name, lay in layouts.items():
     c = T.tiny_config(data, model, method=METHODS, **{
-        "parallel.mode": lay["mode"], "train.batch_size": lay["batch"],
+        "parallel.mode": lay["mode"], "train.batch_size": 6,
         "warmup.strategy": lay["strategy"], "warmup.measure_loss": True})
     buf = io.StringIO()
     experiment.run(c, pathlib.Path(out) / name, out=buf)
@@ -100,9 +100,9 @@ def test_data_parallel_and_fsdp_experiments_match_one_device(assets, tmp_path):
   printed = json.loads((tmp_path / "printed.json").read_text())
   assert printed["none"].endswith("one device")
   assert printed["data"].endswith("data parallel over 4 devices")
-  assert printed["fsdp6"].endswith("FSDP over 4 devices")
+  assert printed["fsdp"].endswith("FSDP over 4 devices")
   _compare(tmp_path / "none", tmp_path / "data", "data parallel")
-  _compare(tmp_path / "none6", tmp_path / "fsdp6", "FSDP with filler rows")
+  _compare(tmp_path / "none", tmp_path / "fsdp", "FSDP")
 
 
 def _run_py(data, model, workdir, *extra) -> list[str]:
