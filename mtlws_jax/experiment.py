@@ -500,6 +500,8 @@ def warmup_params(bench: Bench, seed: int, langs: Sequence[str], workdir: pathli
     if bar is not None:
       bar.close()
   seconds = time.perf_counter() - tic
+  if jax.process_count() > 1:  # sharded over processes by strategy "shard": a full copy on each
+    theta = jax.tree.map(jnp.asarray, loop.copy_tree(theta))
   before = bench.initial_params(seed)
   if cfg.measure_loss:
     probe = {l: [streams[i].batch(j) for j in range(min(4, streams[i].batches_per_pass))]

@@ -48,9 +48,27 @@ def shard_leading(tree: Any, mesh: Mesh, axis: str = LANG_AXIS) -> Any:
   for leaf in jax.tree.leaves(tree):
     if leaf.shape[0] % size:
       raise ValueError(f"leading axis {leaf.shape[0]} is not a multiple of the {size} devices")
-  return jax.device_put(tree, leading_axis(mesh, axis))
+  return place(tree, leading_axis(mesh, axis))
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
   """Copies a pytree onto every device of the mesh."""
-  return jax.device_put(tree, replicated(mesh))
+  return place(tree, replicated(mesh))
+
+
+def place(tree: Any, sharding: NamedSharding) -> Any:
+  """device_put that also works when the mesh spans several processes.
+
+  Every process must pass the same values (same seed, same data); each then copies in only the
+  slices its own devices hold. Arrays already laid out on `sharding` pass through.
+  """
+  if jax.process_count() == 1:
+    return jax.device_put(tree, sharding)
+
+  def one(x):
+    if isinstance(x, jax.Array) and x.sharding == sharding:
+      return x
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+  return jax.tree.map(one, tree)

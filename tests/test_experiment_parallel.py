@@ -120,7 +120,9 @@ def test_two_process_run_py_matches_one_process(assets, tmp_path):
   logs = P.run_all([_run_py(data, model, tmp_path / "two",
                             f"--config.distributed.coordinator_address=127.0.0.1:{port}",
                             "--config.distributed.num_processes=2", f"--config.distributed.process_id={pid}",
-                            "--config.distributed.initialization_timeout=120") for pid in (0, 1)],
+                            "--config.distributed.initialization_timeout=120",
+                            "--config.warmup.strategy=shard")  # languages over both hosts' devices
+                    for pid in (0, 1)],
                    cwd=ROOT, env=_env(2), timeout=600)
   assert "data parallel over 4 devices in 2 processes" in logs[0]
   assert "ZERO-SHOT" in logs[0] and "ZERO-SHOT" not in logs[1]  # one process prints and writes

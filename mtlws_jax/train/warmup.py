@@ -221,6 +221,8 @@ def make_warmup_epoch(apply_fn: ApplyFn, outer_optimizer: optax.GradientTransfor
 
   def warmup_epoch(params, outer_state, batches, rng=None):
     num_langs = np.shape(jax.tree.leaves(batches)[0])[0]
+    if strategy == "shard":  # on every device of the mesh (a no-op from the second epoch on)
+      params, outer_state = parallel.replicate((params, outer_state), mesh)
     params, outer_state, metrics = jitted(params, outer_state, *prepare(batches), rng)
     metrics["inner_loss"] = metrics["inner_loss"][:num_langs]
     return params, outer_state, metrics
