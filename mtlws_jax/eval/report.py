@@ -175,7 +175,8 @@ def plot_convergence(summary: Mapping[str, Any], workdir: pathlib.Path, path: pa
   ax_loss.set(xlabel="step", ylabel="training loss", title="Training loss")
   for ax in (ax_f1, ax_loss):
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # runs without metrics.jsonl draw no curve
+      ax.legend(fontsize=7)
   fig.suptitle(f"{summary['task'].upper()} {summary['model']}: effect of warmup on convergence "
                f"(mean over {len(summary['seeds'])} seed(s))", fontsize=9)
   fig.tight_layout()
