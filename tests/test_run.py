@@ -49,3 +49,15 @@ def test_list_overrides_from_the_command_line(tmp_path):
   got = _run("--config=configs/tiny.py", f"--config.data_dir={data}", f"--config.model.path={model}",
              "--config.target_langs=es,xx", f"--workdir={tmp_path / 'w'}")
   assert got.returncode == 1 and "unknown target language 'xx'" in got.stderr
+
+
+def test_model_found_nowhere_is_one_clear_line(tmp_path):
+  # The hub-cache lookup runs in a fresh process, before transformers has imported
+  # huggingface_hub.constants (this once crashed with an AttributeError).
+  data = T.make_data(tmp_path / "data")
+  got = _run("--config=configs/tiny.py", f"--config.data_dir={data}", "--config.model.name=no-such-model-anywhere",
+             f"--workdir={tmp_path / 'w'}", env={"MTLWS_CACHE": str(tmp_path / "cache"),
+                                                 "HF_HOME": str(tmp_path / "hf")})
+  assert got.returncode == 1, got.stderr[-3000:]
+  assert "error: model 'no-such-model-anywhere' not found" in got.stderr
+  assert "Traceback" not in got.stderr
