@@ -246,7 +246,7 @@ class Bench:
     if self.mesh is None:
       self.train_step = steps.make_train_step(self.apply_fn, self.optimizer)
       self.eval_step = steps.make_eval_step(self.apply_fn)
-      self.place = lambda p: jax.tree.map(jnp.asarray, p)
+      self.place = lambda p, copy=True: jax.tree.map(jnp.asarray, p)  # device arrays pass through
       self.init_opt_state = self.optimizer.init
     else:
       self._sharded_steps(self.tokenizer.pad_token_id)
@@ -277,7 +277,7 @@ class Bench:
       return {"pred_ids": dp.gather(sharded_eval(params, batch)["pred_ids"])[:rows]}
 
     self.eval_step = eval_step
-    self.place = lambda p: dp.place_params(p, mesh, fsdp)
+    self.place = lambda p, copy=True: dp.place_params(p, mesh, fsdp, copy=copy)
     self.init_opt_state = lambda p: dp.init_opt_state(self.optimizer, p, mesh, fsdp)
 
   def _tiny(self, workdir: pathlib.Path) -> str:
@@ -308,7 +308,7 @@ class Bench:
     self._initial.pop(seed, None)
 
   def predict_tags(self, params, enc: Encoded) -> list[list[str]]:
-    params = self.place(params)  # once, not once per batch (selected params are host copies)
+    params = self.place(params, copy=False)  # once, not per batch (selected params are host copies)
     ids = loop.predict(self.eval_step, params, enc.features, enc.n, self.config.train.eval_batch_size,
                        pad_multiple=self.config.data.pad_multiple)
     return [[self.data.tags[i] for i in row] for row in ids]

@@ -117,14 +117,15 @@ def _put(tree: Any, shardings: Any, *, may_alias: bool | None = None) -> Any:
 
 
 def place_params(params: Params, mesh: Mesh, fsdp: bool = False, *, axis: str = DATA_AXIS,
-                 min_size: int = FSDP_MIN_SIZE) -> Params:
+                 min_size: int = FSDP_MIN_SIZE, copy: bool = True) -> Params:
   """Puts parameters on the mesh: a full copy per device, or FSDP shards (fsdp=True).
 
-  The result never aliases `params`, so the caller's copy survives the donating train step.
+  By default the result never aliases `params`, so the caller's copy survives the donating
+  train step. copy=False (for evaluation, which donates nothing) leaves parameters already in
+  this layout where they are.
   """
-  # A copy, never the caller's buffers: the train step donates what it is given.
   return _put(params, param_shardings(params, mesh, fsdp=fsdp, axis=axis, min_size=min_size),
-              may_alias=False)
+              may_alias=False if copy else None)
 
 
 def init_opt_state(optimizer: optax.GradientTransformation, params: Params, mesh: Mesh,
