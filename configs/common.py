@@ -54,6 +54,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.source_lang = "en"
   c.target_langs = ()              # column order of the results table
   c.seeds = (0, 1, 2, 3, 4)        # the paper averages 5 runs
+  # Named variants: extra table rows, each a method with its own warmup/train settings, e.g.
+  # c.variants.ws_adam = dict(method="mtl_ws", label="MTL-WS (adam 5e-5)",
+  #                           warmup=dict(outer="adam", gamma=5e-5))
+  # c.variants.zs_long = dict(method="zero_shot", equal_steps_to="ws_adam")  # + Z*K*|L| steps
+  # (mtlws_jax/plan.py). config.method names them like methods; "all" runs them too.
+  c.variants = ml_collections.ConfigDict()
   c.data_dir = ""                  # "" = MTLWS_DATA_DIR, else ../shared/data beside the project
 
   c.data = ml_collections.ConfigDict()
@@ -75,6 +81,8 @@ def base_config() -> ml_collections.ConfigDict:
                                    # selection) only; 0 = as max_eval_sentences
   c.data.ill_formed = "repair"     # ill-formed IOB tags: read the conlleval way and count (or "error")
   c.data.pad_multiple = 32         # batches pad to a multiple of this: few shapes, few compiles
+  c.data.train_order = "random"    # random batches (the standard recipe) | bucketed (by length:
+                                   # less padding; see mtlws_jax/train/streams.py)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = ""                # Hugging Face name (looked up in the cache, never downloaded)
@@ -91,6 +99,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.lr_warmup_steps = 0      # linear lr ramp from 0 (0 = none, as in the paper)
   c.train.grad_clip_norm = 0.0     # global-norm clipping (0 = off)
   c.train.weight_decay = 0.0
+  c.train.weight_decay_mask = "all"  # all | no_bias_norm (biases and LayerNorm scales undecayed)
   c.train.freeze = ""              # regex over parameter paths kept fixed (e.g. "word_embeddings")
   c.train.batch_size = 8
   c.train.eval_batch_size = 32

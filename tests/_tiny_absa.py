@@ -19,8 +19,8 @@ def sentences(lang: str, n: int, seed: int):
   det, nouns, verbs, adjs = WORDS[lang]
   out = []
   for _ in range(n):
-    k = int(rng.integers(0, 3))
-    noun = nouns[int(rng.integers(0, len(nouns)))]
+    n = int(rng.integers(0, len(nouns)))
+    noun, k = nouns[n], n % 3  # each aspect word has one polarity (learnable in a few steps)
     toks = [det[int(rng.integers(0, 3))], noun, verbs[int(rng.integers(0, 2))], adjs[k]]
     tags = ["O", f"T-{POLARITY[k]}", "O", "O"]
     if rng.random() < 0.3:  # a two-word aspect

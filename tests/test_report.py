@@ -8,14 +8,19 @@ import ml_collections
 import numpy as np
 import pytest
 
+from mtlws_jax import plan
 from mtlws_jax.eval import report
-from mtlws_jax.train import methods
 
 
-def _config(seeds=(0, 1)):
-  c = ml_collections.ConfigDict()
-  c.task, c.source_lang, c.target_langs, c.seeds, c.adapt = "ner", "en", ("es", "de"), seeds, "zero_shot"
-  c.model = ml_collections.ConfigDict({"name": "xlm-roberta-base"})
+def _config(seeds=(0, 1), method="zero_shot,target_only,mtl_ws"):
+  import pathlib
+  import sys
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+  from configs import common
+  c = common.ner(common.base_config())
+  c.task, c.seeds, c.method = "ner", seeds, method
+  c.target_langs = ("es", "de")
+  c.model.name = "xlm-roberta-base"
   return c
 
 
@@ -28,15 +33,15 @@ def _result(f1s: dict, en=0.9):
 @pytest.fixture
 def summary(tmp_path):
   c = _config()
-  runs = {m: methods.plan(m, c.target_langs) for m in ("zero_shot", "target_only", "mtl_ws")}
+  runs = plan.plan_rows(c)
   results = {
       "zero_shot": {0: _result({"es": 0.70, "de": 0.60}), 1: _result({"es": 0.80, "de": 0.64})},
       "target_only-es": {0: _result({"es": 0.50}), 1: _result({"es": 0.52})},
       "target_only-de": {0: _result({"de": 0.40}), 1: _result({"de": 0.44})},
       "mtl_ws": {0: _result({"es": 0.75, "de": 0.70}), 1: _result({"es": 0.77, "de": 0.72})},
   }
-  (tmp_path / "warmup" / "seed0").mkdir(parents=True)
-  (tmp_path / "warmup" / "seed0" / "effect.json").write_text(json.dumps(
+  (tmp_path / "warmup" / "mtl_ws" / "seed0").mkdir(parents=True)
+  (tmp_path / "warmup" / "mtl_ws" / "seed0" / "effect.json").write_text(json.dumps(
       {"param_rel_change": 1e-6, "mean_loss_before": 2.0, "mean_loss_after": 1.5}))
   return report.summarize(c, runs, results, tmp_path)
 
@@ -51,7 +56,7 @@ def test_mean_std_and_average(summary):
   to = summary["methods"]["target_only"]["test"]["per_seed"]["1"]
   assert to == pytest.approx({"es": 52.0, "de": 44.0, "avg": 48.0})
   assert summary["methods"]["zero_shot"]["dev"]["mean"]["es"] == pytest.approx(37.5)
-  assert summary["warmup_effect"]["0"]["param_rel_change"] == 1e-6
+  assert summary["warmup_effect"]["mtl_ws"]["0"]["param_rel_change"] == 1e-6
   json.dumps(summary)
 
 
@@ -66,11 +71,12 @@ def test_markdown_is_the_paper_layout(summary):
   assert "target dev" in report.results_markdown(summary, split="dev")
 
 
-def test_single_seed_has_zero_std(tmp_path):
-  c = _config(seeds=(3,))
-  s = report.summarize(c, {"zero_shot": methods.plan("zero_shot", c.target_langs)},
-                       {"zero_shot": {3: _result({"es": 0.5, "de": 0.25})}})
-  assert s["methods"]["zero_shot"]["test"]["std"] == {"es": 0.0, "de": 0.0, "avg": 0.0}
+def test_single_seed_has_no_std(tmp_path):
+  c = _config(seeds=(3,), method="zero_shot")
+  s = report.summarize(c, plan.plan_rows(c), {"zero_shot": {3: _result({"es": 0.5, "de": 0.25})}})
+  assert s["methods"]["zero_shot"]["test"]["std"] == {"es": None, "de": None, "avg": None}
+  md = report.results_markdown(s)
+  assert "| ZERO-SHOT | 50.00 | 25.00 | 37.50 |" in md and "±" not in md
 
 
 def test_plots(summary, tmp_path):
@@ -81,7 +87,7 @@ def test_plots(summary, tmp_path):
       lines = [{"step": 10 * (i + 1), "train_loss": 1.0 / (i + 1)} for i in range(3)]
       lines += [{"step": 10 * (i + 1), "dev_f1": f} for i, f in enumerate(curve)]
       (d / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
-  assert report.warmup_pairs(summary) == [("zero_shot", "mtl_ws")]
+  assert summary["warmup_pairs"] == [["zero_shot", "mtl_ws"]]
   made = report.plot_all(summary, tmp_path)
   assert {p.name for p in made} == {"f1_per_language.png", "convergence.png"}
   for p in made:

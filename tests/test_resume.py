@@ -15,10 +15,11 @@ import time
 import pytest
 
 import _tiny_absa as T
-from mtlws_jax import experiment
+from mtlws_jax import experiment, workdir
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-OVERRIDES = {"method": "zero_shot,mtl_ws", "train.max_steps": 12, "checkpoint_every": 4}
+OVERRIDES = {"method": "zero_shot,mtl_ws", "train.max_steps": 24, "checkpoint_every": 8,
+             "selection.eval_after": 8}
 
 
 def _command(data, model, workdir):
@@ -59,14 +60,18 @@ def test_killed_run_resumes_to_identical_results(tmp_path):
   full = experiment.run(T.tiny_config(data, model, **OVERRIDES), tmp_path / "full", out=io.StringIO())
   watcher.join()
   assert victim.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-  assert killed["at"] < 12 and not (cut / "results.json").exists()
+  assert killed["at"] < 24 and not (cut / "results.json").exists()
   assert not (cut / "runs" / "zero_shot" / "seed0" / "result.json").exists()
 
   again = subprocess.run(_command(data, model, cut), env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=300)
   assert again.returncode == 0, again.stdout + again.stderr
   assert "| ZERO-SHOT |" in again.stdout and "| MTL-WS |" in again.stdout
-  assert json.loads((cut / "results.json").read_text()) == json.loads(json.dumps(full))
+  untimed = lambda d: {k: v for k, v in d.items() if k != "timing"}  # wall-clock seconds differ
+  assert untimed(json.loads((cut / "results.json").read_text())) == untimed(json.loads(json.dumps(full)))
+  for mid in ("zero_shot", "mtl_ws"):  # and the saved predictions
+    folder = lambda w: w / "runs" / mid / "seed0"
+    assert workdir.read_predictions(folder(cut)) == workdir.read_predictions(folder(tmp_path / "full"))
   for mid in ("zero_shot", "mtl_ws"):
     read = lambda w: [{k: v for k, v in json.loads(l).items() if k != "steps_per_sec"}
                       for l in (w / "runs" / mid / "seed0" / "metrics.jsonl").read_text().splitlines()]

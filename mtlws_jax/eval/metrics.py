@@ -132,3 +132,30 @@ def srl_prf(gold_instances: Sequence, pred_instances: Sequence) -> dict:
   out = _scores(tp, n_gold, n_pred)
   out["instances"] = len(gold_instances)
   return out
+
+
+# ------------------------------------------------------------------------- per-sentence counts
+
+
+def sentence_counts(task: str, gold: Sequence, pred: Sequence[Sequence[str]]):
+  """[n, 3] int array: (correct, gold, predicted) spans (SRL: triples) of each sentence or instance.
+
+  Summed over rows they give `span_prf` / `srl_prf`'s tp, n_gold and n_pred (tested), so F1 of
+  any resample of rows is 2 * correct / (gold + predicted): what the paired bootstrap resamples.
+  gold: Sentence records (SRL needs their predicates); pred: tag lists in the same order.
+  """
+  import numpy as np
+  if len(gold) != len(pred):
+    raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+  out = np.zeros((len(gold), 3), np.int64)
+  scheme = "oi" if task == "srl" else "bioes"
+  for i, (g, p) in enumerate(zip(gold, pred)):
+    g_tags = g.tags if hasattr(g, "tags") else g
+    if len(g_tags) != len(p):
+      raise ValueError(f"sentence {i}: {len(g_tags)} gold tags but {len(p)} predicted")
+    if task == "srl":
+      g_set, p_set = srl_arguments(g.predicate, g_tags), srl_arguments(g.predicate, p)
+    else:
+      g_set, p_set = set(schemes.tags_to_spans(g_tags, scheme)), set(schemes.tags_to_spans(p, scheme))
+    out[i] = (len(g_set & p_set), len(g_set), len(p_set))
+  return out

@@ -1,10 +1,15 @@
-"""Results of an experiment: results.json, a markdown table in the paper's layout, and plots.
+"""Results of an experiment: results.json, markdown tables in the paper's layout, and plots.
 
-Scores are micro span F1 in percent (the paper's unit). Per method and target language: the
-score of every seed, their mean and sample standard deviation (ddof=1; 0 for a single seed).
-"Avg." is the mean over target languages, computed per seed first, then averaged over seeds
-(so its std is the spread of the per-seed averages). For methods with one model per target
-language (target_only, bilingual), a language's score comes from that language's model.
+Reads a plan (mtlws_jax.plan) and saved runs (mtlws_jax.workdir), never the experiment itself.
+Scores are micro span F1 in percent (the paper's unit). Per row (method or variant) and target
+language: the score of every seed, their mean and sample standard deviation (ddof=1; none for a
+single seed). "Avg." is the mean over target languages, computed per seed first, then averaged
+over seeds (so its std is the spread of the per-seed averages). For rows with one model per
+target language (TO, BILINGUAL), a language's score comes from that language's model.
+
+Beside each row: its difference to ZERO-SHOT with a 95% paired-bootstrap interval over test
+sentences (eval/bootstrap.py), recomputed from the predictions every run saved, and its cost
+(training steps, warmup steps Z x K x |L|, seconds).
 """
 
 from __future__ import annotations
@@ -16,18 +21,20 @@ from typing import Any
 
 import numpy as np
 
-# Row names as in the paper's Tables 1-3.
-DISPLAY = {"zero_shot": "ZERO-SHOT", "target_only": "TO", "bilingual": "BILINGUAL", "mtl": "MTL",
-           "mtl_ws": "MTL-WS"}
+from mtlws_jax import plan as plan_lib, workdir as workdir_lib
+from mtlws_jax.errors import InputError
+
+DISPLAY = plan_lib.DISPLAY
+BASELINE = "zero_shot"
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
   v = np.asarray(values, np.float64)
-  return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+  return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else None)
 
 
 def _table(per_seed: Mapping[int, Mapping[str, float]], langs: Sequence[str]) -> dict:
-  """{"per_seed": {seed: {lang, avg}}, "mean": {lang, avg}, "std": {lang, avg}}."""
+  """{"per_seed": {seed: {lang, avg}}, "mean": {lang, avg}, "std": {lang, avg} (None: 1 seed)}."""
   rows = {}
   for seed, scores in per_seed.items():
     row = {l: scores[l] for l in langs}
@@ -40,9 +47,61 @@ def _table(per_seed: Mapping[int, Mapping[str, float]], langs: Sequence[str]) ->
   return {"per_seed": rows, "mean": mean, "std": std}
 
 
-def summarize(config, runs: Mapping[str, Sequence[Any]], results: Mapping[str, Mapping[int, dict]],
-              workdir: pathlib.Path | None = None) -> dict:
-  """results.json content from the per-run result dicts (experiment.train_run)."""
+def _seconds(workdir: pathlib.Path | None, model_id: str, seed: int) -> float | None:
+  if workdir is None:
+    return None
+  p = workdir_lib.run_folder(workdir, model_id, seed) / "timing.json"
+  try:
+    return float(json.loads(p.read_text())["seconds"])
+  except (OSError, ValueError, KeyError):
+    return None
+
+
+def _warmup_seconds(workdir: pathlib.Path | None, row: str, seed: int) -> float | None:
+  if workdir is None:
+    return None
+  try:
+    return float(json.loads((workdir_lib.warmup_folder(workdir, row, seed) / "timing.json").read_text())["seconds"])
+  except (OSError, ValueError, KeyError):
+    return None
+
+
+def _effect(workdir: pathlib.Path | None, row: str, seed: int) -> dict | None:
+  if workdir is None:
+    return None
+  for p in (workdir_lib.warmup_folder(workdir, row, seed) / "effect.json",
+            pathlib.Path(workdir) / "warmup" / f"seed{seed}" / "effect.json"):  # format 1 layout
+    if p.exists():
+      return workdir_lib.read_json(p, "the warmup's effect.json")
+  return None
+
+
+def warmup_pairs(rows: Mapping[str, plan_lib.Row], present: set[str]) -> list[tuple[str, str]]:
+  """(without warmup, with warmup) model ids: each warmed-up run beside the same adaptation from
+  the pretrained start (e.g. (zero_shot, mtl_ws), (bilingual-es, mtl_ws+bilingual-es))."""
+  plain_ids = {}
+  for row in rows.values():
+    if row.warmup is None and row.name == row.method:
+      for r in row.runs:
+        plain_ids[(r.adapt, r.eval_langs)] = r.model_id
+  pairs = []
+  for row in rows.values():
+    if row.warmup is None:
+      continue
+    for r in row.runs:
+      base = plain_ids.get((r.adapt, r.eval_langs))
+      if base and base in present and r.model_id in present:
+        pairs.append((base, r.model_id))
+  return pairs
+
+
+def summarize(config, rows: Mapping[str, plan_lib.Row], results: Mapping[str, Mapping[int, dict]],
+              workdir: pathlib.Path | None = None, gold_test: Mapping[str, Sequence] | None = None) -> dict:
+  """results.json content from the per-run results (runner.train_run).
+
+  gold_test: target language -> gold test sentences; with it (and saved predictions in the
+  workdir) every row gets its paired-bootstrap difference to ZERO-SHOT.
+  """
   langs = list(config.target_langs)
   seeds = list(config.seeds)
   out: dict[str, Any] = {
@@ -51,74 +110,199 @@ def summarize(config, runs: Mapping[str, Sequence[Any]], results: Mapping[str, M
       "metric": "micro span F1 (%), exact span and label; mean and sample std over seeds",
       "methods": {}, "runs": {},
   }
-  for method, method_runs in runs.items():
+  for name, row in rows.items():
     test, dev, en_dev = {}, {}, {}
+    seconds, warm_seconds = [], []
     for seed in seeds:
       t, d, e = {}, {}, []
-      for r in method_runs:
+      for r in row.runs:
         res = results[r.model_id][seed]
         e.append(100 * res["english_dev"])
         for l in r.eval_langs:
           t[l] = 100 * res["target_test"][l]["f1"]
-          if l in res["target_dev"]:  # absent when selection.score_target_dev is off
+          if l in res.get("target_dev", {}):  # absent when selection.score_target_dev is off
             d[l] = 100 * res["target_dev"][l]["f1"]
+        s = _seconds(workdir, r.model_id, seed)
+        if s is not None:
+          seconds.append(s)
+      w = _warmup_seconds(workdir, name, seed) if row.warmup else None
+      if w is not None:
+        warm_seconds.append(w)
       test[seed], dev[seed], en_dev[seed] = t, d, float(np.mean(e))
     mean, std = _mean_std(list(en_dev.values()))
-    out["methods"][method] = {
-        "runs": [r.model_id for r in method_runs],
+    out["methods"][name] = {
+        "label": row.label, "method": row.method, "adapt": row.adapt,
+        "runs": [r.model_id for r in row.runs],
         "test": _table(test, langs),
         "dev": _table(dev, langs) if all(set(langs) <= set(d) for d in dev.values()) else None,
         "english_dev": {"per_seed": {str(s): v for s, v in en_dev.items()}, "mean": mean, "std": std},
+        "cost": {"models": len(row.runs), "train_steps": int(row.train["max_steps"]),
+                 "warmup_steps": row.warmup_steps},
     }
-    for r in method_runs:
+    # Wall-clock seconds (mean over seeds), apart from the results: they differ run to run.
+    out.setdefault("timing", {})[name] = {
+        "train_seconds_per_model": float(np.mean(seconds)) if seconds else None,
+        "warmup_seconds": float(np.mean(warm_seconds)) if warm_seconds else None}
+    if row.warmup:
+      out["methods"][name]["warmup"] = {k: row.warmup[k] for k in ("epochs", "steps", "gamma", "beta", "outer",
+                                                                   "outer_momentum")}
+    for r in row.runs:
       out["runs"][r.model_id] = {
-          str(s): {k: results[r.model_id][s][k] for k in ("best_step", "english_dev", "train_examples",
-                                                          "target_test", "target_dev")}
+          str(s): {k: results[r.model_id][s].get(k) for k in ("best_step", "english_dev", "train_examples",
+                                                              "target_test", "target_dev")}
           for s in seeds}
+  out["warmup_pairs"] = [list(p) for p in warmup_pairs(rows, set(out["runs"]))]
   if workdir is not None:
     effects = {}
-    for seed in seeds:
-      p = pathlib.Path(workdir) / "warmup" / f"seed{seed}" / "effect.json"
-      if p.exists():
-        effects[str(seed)] = json.loads(p.read_text())
+    for name, row in rows.items():
+      if row.warmup:
+        got = {str(s): e for s in seeds if (e := _effect(workdir, name, s)) is not None}
+        if got:
+          effects[name] = got
     if effects:
       out["warmup_effect"] = effects
+  if gold_test is not None and workdir is not None and BASELINE in rows:
+    out["paired"] = paired_intervals(config.task, rows, workdir, seeds, gold_test)
   return out
 
 
-def _name(method: str, adapt: str) -> str:
-  name = DISPLAY.get(method, method)
-  if method == "mtl_ws" and adapt != "zero_shot":
-    name += f" (+{DISPLAY.get(adapt, adapt)})"
-  return name
+def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathlib.Path, seeds: Sequence[int],
+                     gold_test: Mapping[str, Sequence]) -> dict:
+  """{"baseline", "n_resamples", "rows": {row: {lang|avg: {diff, low, high, excludes_zero}}}, "missing"}.
+
+  Rows whose runs saved no predictions (format-1 workdirs) are listed under "missing".
+  """
+  from mtlws_jax.eval import bootstrap, metrics
+  langs = list(gold_test)
+  groups = {l: ([s.origin for s in gold_test[l]] if task == "srl" else None) for l in langs}
+
+  def counts(row: plan_lib.Row) -> dict[str, np.ndarray] | None:
+    per = {l: [] for l in langs}
+    for seed in seeds:
+      for r in row.runs:
+        folder = workdir_lib.run_folder(workdir, r.model_id, seed)
+        saved = workdir_lib.read_predictions(folder)
+        if saved is None:
+          return None
+        for l in r.eval_langs:
+          split = f"test:{l}"
+          if saved["gold_digest"].get(split) != workdir_lib.gold_digest(gold_test[l]):
+            raise InputError(f"the saved {l} test predictions were made against other gold data than "
+                             "the files the config names now (changed data_dir or data files?)",
+                             folder / workdir_lib.PREDICTIONS)
+          c = metrics.sentence_counts(task, gold_test[l], saved["splits"][split])
+          per[l].append(bootstrap.group_rows(c, groups[l]))
+    return {l: np.stack(v) for l, v in per.items()}
+
+  base = counts(rows[BASELINE])
+  out = {"baseline": BASELINE, "n_resamples": bootstrap.N_RESAMPLES, "confidence": bootstrap.CONFIDENCE,
+         "unit": "sentence" if task != "srl" else "sentence (all its predicates together)",
+         "rows": {}, "missing": []}
+  if base is None:
+    out["missing"] = list(rows)
+    return out
+  for name, row in rows.items():
+    if name == BASELINE:
+      continue
+    c = counts(row)
+    if c is None:
+      out["missing"].append(name)
+      continue
+    out["rows"][name] = bootstrap.paired_difference({l: (c[l], base[l]) for l in langs})
+  return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown.
+
+
+def _cell(mean: float, std: float | None) -> str:
+  return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def _diff_cell(d: Mapping[str, float]) -> str:
+  mark = "**" if d["excludes_zero"] else ""
+  return f"{mark}{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]{mark}"
+
+
+def _minutes(seconds: float | None) -> str:
+  return "–" if seconds is None else f"{seconds / 60:.1f}"
 
 
 def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
-  """The paper's layout: rows methods, columns target languages and Avg.; mean ± std over seeds."""
+  """The paper's layout (rows methods, columns target languages and Avg.), then the paired
+  differences to ZERO-SHOT with their intervals and each row's cost."""
   langs = summary["target_langs"]
   n = len(summary["seeds"])
-  lines = [f"### {summary['task'].upper()}, {summary['model']}: target {split} F1 (%), "
-           f"mean ± std over {n} seed{'s' if n > 1 else ''}", "",
+  spread = f"mean ± std over {n} seeds" if n > 1 else "1 seed"
+  lines = [f"### {summary['task'].upper()}, {summary['model']}: target {split} F1 (%), {spread}", "",
            "| Model | " + " | ".join(langs) + " | Avg. |",
            "|---|" + "---:|" * (len(langs) + 1)]
-  for method, m in summary["methods"].items():
+  for m in summary["methods"].values():
     t = m[split]
-    cells = [f"{t['mean'][k]:.2f} ± {t['std'][k]:.2f}" for k in [*langs, "avg"]]
-    lines.append(f"| {_name(method, summary.get('adapt', 'zero_shot'))} | " + " | ".join(cells) + " |")
+    lines.append(f"| {m.get('label', '?')} | " + " | ".join(_cell(t["mean"][k], t["std"][k])
+                                                       for k in [*langs, "avg"]) + " |")
   lines.append("")
   lines.append("English dev F1 of the selected models (%): " + ", ".join(
-      f"{_name(k, summary.get('adapt', 'zero_shot'))} {m['english_dev']['mean']:.2f}"
-      for k, m in summary["methods"].items()))
+      f"{m.get('label', k)} {m['english_dev']['mean']:.2f}" for k, m in summary["methods"].items()))
+  paired = summary.get("paired")
+  if split == "test" and paired and paired.get("rows"):
+    lines += ["", f"Difference to {summary['methods'][paired['baseline']]['label']} (F1 points, mean over "
+              f"{n} paired seed{'s' if n > 1 else ''}) with a {100 * paired['confidence']:.0f}% paired-bootstrap "
+              f"interval over test sentences ({paired['n_resamples']} resamples); **bold**: the interval "
+              "excludes 0. Cost per model: training steps, warmup inner SGD steps (Z x K x |L|), "
+              "minutes (training incl. evaluation; warmup).", "",
+              "| Model | " + " | ".join(langs) + " | Avg. | steps | warmup steps | min | warmup min |",
+              "|---|" + "---:|" * (len(langs) + 5)]
+    for name, m in summary["methods"].items():
+      c, t = m.get("cost", {}), summary.get("timing", {}).get(name, {})
+      cost = (f" {c.get('train_steps', '–')} | {c.get('warmup_steps', 0)} | "
+              f"{_minutes(t.get('train_seconds_per_model'))} | {_minutes(t.get('warmup_seconds'))} |")
+      if name == paired["baseline"]:
+        lines.append(f"| {m['label']} | " + " | ".join("0" for _ in [*langs, "avg"]) + " |" + cost)
+      elif name in paired["rows"]:
+        d = paired["rows"][name]
+        lines.append(f"| {m['label']} | " + " | ".join(_diff_cell(d[k]) for k in [*langs, "avg"]) + " |" + cost)
+    if paired.get("missing"):
+      lines.append("")
+      lines.append("No interval (no saved predictions): " + ", ".join(paired["missing"]))
   effects = summary.get("warmup_effect")
   if effects:
-    rel = [e["param_rel_change"] for e in effects.values()]
-    before = [e.get("mean_loss_before") for e in effects.values() if "mean_loss_before" in e]
-    after = [e.get("mean_loss_after") for e in effects.values() if "mean_loss_after" in e]
-    msg = f"MTL-WS warmup moved the parameters by {np.mean(rel):.3g} of their norm"
-    if before and after:
-      msg += f"; loss on the translated sets {np.mean(before):.4f} -> {np.mean(after):.4f}"
     lines.append("")
-    lines.append(msg + ".")
+    for name, per_seed in effects.items():
+      e = list(per_seed.values())
+      rel = np.mean([x["param_rel_change"] for x in e])
+      msg = f"{summary['methods'][name]['label'] if name in summary['methods'] else name}: the warmup moved " \
+            f"the parameters by {rel:.3g} of their norm"
+      before = [x["mean_loss_before"] for x in e if "mean_loss_before" in x]
+      after = [x["mean_loss_after"] for x in e if "mean_loss_after" in x]
+      if before and after:
+        msg += f"; loss on the translated sets {np.mean(before):.4f} -> {np.mean(after):.4f}"
+      lines.append(msg + ".")
+  return "\n".join(lines) + "\n"
+
+
+def paper_markdown(summary: Mapping[str, Any], backbone: str, split: str = "test") -> str:
+  """Our mean ± std with the paper's number in brackets, same rows and columns.
+
+  The paper's Avg. is recomputed over our columns (e.g. ABSA without tr) so the two agree.
+  Variant rows take the paper's number of their method.
+  """
+  from mtlws_jax.eval import paper
+  ref = paper.table(summary["task"], backbone)
+  langs = summary["target_langs"]
+  n = len(summary["seeds"])
+  lines = [f"### {summary['task'].upper()}: ours ({summary['model']}, {n} seed{'s' if n > 1 else ''}"
+           f"{', mean ± std' if n > 1 else ''}) and (in brackets) the paper's {backbone} (5 runs)", "",
+           "| Model | " + " | ".join(langs) + " | Avg. |", "|---|" + "---:|" * (len(langs) + 1)]
+  for name, m in summary["methods"].items():
+    t, row = m[split], ref.get(m.get("method", name), {})
+    cells = []
+    for k in [*langs, "avg"]:
+      p = paper.mean_over(row, langs) if k == "avg" else row.get(k)
+      cells.append(f"{_cell(t['mean'][k], t['std'][k])} ({p:.2f})" if p is not None
+                   else f"{_cell(t['mean'][k], t['std'][k])} (–)")
+    lines.append(f"| {m.get('label', name)} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
 
@@ -141,36 +325,28 @@ def _curves(workdir: pathlib.Path, model_id: str, seeds: Sequence[int]) -> tuple
   return mean(f1), mean(loss)
 
 
-def warmup_pairs(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-  """(without warmup, with warmup) model ids present in the summary, e.g. (zero_shot, mtl_ws)."""
-  ids = set(summary["runs"])
-  pairs = []
-  for mid in sorted(ids):
-    if mid == "mtl_ws" and "zero_shot" in ids:
-      pairs.append(("zero_shot", mid))
-    elif mid.startswith("mtl_ws+") and mid.split("+", 1)[1] in ids:
-      pairs.append((mid.split("+", 1)[1], mid))
-  return pairs
-
-
 def plot_convergence(summary: Mapping[str, Any], workdir: pathlib.Path, path: pathlib.Path) -> bool:
   """The paper's Figure 2: English dev F1 and training loss against steps, with/without warmup."""
-  pairs = warmup_pairs(summary)
+  pairs = [tuple(p) for p in summary.get("warmup_pairs", [])]
   if not pairs:
     return False
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, (ax_f1, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
+  fig, (ax_f1, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.5))
   colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  drawn = set()
   for i, (base, warm) in enumerate(pairs):
-    for mid, style, label in ((base, "--", "without warmup"), (warm, "-", "with MTL-WS warmup")):
+    for mid, style, color in ((base, "--", "black"), (warm, "-", colors[i % len(colors)])):
+      if mid in drawn:
+        continue
+      drawn.add(mid)
       f1, loss = _curves(workdir, mid, summary["seeds"])
-      tag = f"{mid} ({label})"
+      tag = mid + (" (no warmup)" if mid == base else "")
       if f1:
-        ax_f1.plot(list(f1), list(f1.values()), style, marker="o", ms=3, color=colors[i % len(colors)], label=tag)
+        ax_f1.plot(list(f1), list(f1.values()), style, marker="o", ms=3, color=color, label=tag)
       if loss:
-        ax_loss.plot(list(loss), list(loss.values()), style, color=colors[i % len(colors)], label=tag)
+        ax_loss.plot(list(loss), list(loss.values()), style, color=color, label=tag)
   ax_f1.set(xlabel="step", ylabel="English dev F1 (%)", title="Dev F1")
   ax_loss.set(xlabel="step", ylabel="training loss", title="Training loss")
   for ax in (ax_f1, ax_loss):
@@ -186,19 +362,20 @@ def plot_convergence(summary: Mapping[str, Any], workdir: pathlib.Path, path: pa
 
 
 def plot_per_language(summary: Mapping[str, Any], path: pathlib.Path, split: str = "test") -> None:
-  """Grouped bars: F1 per target language (and Avg.) per method, error bars = std over seeds."""
+  """Grouped bars: F1 per target language (and Avg.) per row, error bars = std over seeds."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   langs = [*summary["target_langs"], "avg"]
   methods = list(summary["methods"])
   width = 0.8 / max(len(methods), 1)
-  fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(langs) + 2), 4))
+  fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(langs) + 2 + 0.3 * len(methods)), 4.5))
   x = np.arange(len(langs))
   for i, m in enumerate(methods):
     t = summary["methods"][m][split]
+    err = [t["std"][l] or 0.0 for l in langs]
     ax.bar(x + (i - (len(methods) - 1) / 2) * width, [t["mean"][l] for l in langs], width,
-           yerr=[t["std"][l] for l in langs], capsize=2, label=_name(m, summary.get("adapt", "zero_shot")))
+           yerr=err if any(err) else None, capsize=2, label=summary["methods"][m].get("label", m))
   ax.set_xticks(x, [l if l != "avg" else "Avg." for l in langs])
   ax.set(ylabel=f"{split} F1 (%)", title=f"{summary['task'].upper()} {summary['model']}: F1 per language and method")
   ax.grid(axis="y", alpha=0.3)
@@ -206,6 +383,30 @@ def plot_per_language(summary: Mapping[str, Any], path: pathlib.Path, split: str
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def plot_differences(summary: Mapping[str, Any], path: pathlib.Path) -> bool:
+  """Each row's average difference to ZERO-SHOT with its paired-bootstrap interval."""
+  paired = summary.get("paired")
+  if not paired or not paired.get("rows"):
+    return False
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  names = list(paired["rows"])
+  d = [paired["rows"][n]["avg"] for n in names]
+  fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.5))
+  y = np.arange(len(names))[::-1]
+  ax.errorbar([x["diff"] for x in d], y, xerr=[[x["diff"] - x["low"] for x in d], [x["high"] - x["diff"] for x in d]],
+              fmt="o", capsize=3, color="black")
+  ax.axvline(0, color="gray", lw=1)
+  ax.set_yticks(y, [summary["methods"][n]["label"] for n in names], fontsize=8)
+  ax.set(xlabel=f"Avg. target test F1 - {summary['methods'][paired['baseline']]['label']} (points, 95% CI)")
+  ax.grid(axis="x", alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return True
 
 
 def plot_all(summary: Mapping[str, Any], workdir: pathlib.Path) -> list[pathlib.Path]:
@@ -218,89 +419,89 @@ def plot_all(summary: Mapping[str, Any], workdir: pathlib.Path) -> list[pathlib.
   p = folder / "convergence.png"
   if plot_convergence(summary, pathlib.Path(workdir), p):
     made.append(p)
+  p = folder / "differences.png"
+  if plot_differences(summary, p):
+    made.append(p)
   return made
 
 
 # ---------------------------------------------------------------------------------------------
-# Rebuilding from a workdir, and the paper's numbers beside ours.
-
-
-def paper_markdown(summary: Mapping[str, Any], backbone: str, split: str = "test") -> str:
-  """Our mean ± std with the paper's number in brackets, same rows and columns.
-
-  The paper's Avg. is recomputed over our columns (e.g. ABSA without tr) so the two agree.
-  """
-  from mtlws_jax.eval import paper
-  ref = paper.table(summary["task"], backbone)
-  langs = summary["target_langs"]
-  n = len(summary["seeds"])
-  lines = [f"### {summary['task'].upper()}: ours ({summary['model']}, {n} seed{'s' if n > 1 else ''}, "
-           f"mean ± std) and (in brackets) the paper's {backbone} (5 runs)", "",
-           "| Model | " + " | ".join(langs) + " | Avg. |", "|---|" + "---:|" * (len(langs) + 1)]
-  for method, m in summary["methods"].items():
-    t, row = m[split], ref.get(method, {})
-    cells = []
-    for k in [*langs, "avg"]:
-      p = paper.mean_over(row, langs) if k == "avg" else row.get(k)
-      cells.append(f"{t['mean'][k]:.2f} ± {t['std'][k]:.2f} ({p:.2f})" if p is not None
-                   else f"{t['mean'][k]:.2f} ± {t['std'][k]:.2f} (–)")
-    lines.append(f"| {_name(method, summary.get('adapt', 'zero_shot'))} | " + " | ".join(cells) + " |")
-  return "\n".join(lines) + "\n"
+# Rebuilding from a workdir.
 
 
 def collect(workdir: pathlib.Path, seeds: Sequence[int] | None = None):
-  """(config, runs, results, seeds, missing) from a workdir's config.json and runs' result.json.
+  """(config, rows, results, seeds, missing) from a workdir's config.json and runs' result.json.
 
   Seeds default to those on disk whose every planned run has finished; `missing` lists the
   runs of other seeds that have not (a grid still running, or a killed one to resume).
   """
   import ml_collections
-  from mtlws_jax import experiment
-  saved = workdir / "config.json"
-  if not saved.exists():
-    from mtlws_jax.errors import InputError
+  workdir = pathlib.Path(workdir)
+  if workdir.exists() and not workdir.is_dir():
+    raise InputError("not a folder: give a workdir made by run.py", workdir)
+  saved = workdir_lib.saved_config(workdir)
+  if saved is None:
     raise InputError("no config.json: not a workdir made by run.py", workdir)
-  config = ml_collections.ConfigDict(json.loads(saved.read_text()))
-  config = experiment.normalize(config)
-  runs = experiment.plan_runs(config)
-  ids = [r.model_id for rs in runs.values() for r in rs]
+  saved.pop("workdir_format", None)
+  try:
+    config = plan_lib.normalize(ml_collections.ConfigDict(saved))
+    rows = plan_lib.plan_rows(config)
+  except (KeyError, AttributeError, TypeError) as e:
+    raise InputError(f"config.json is not a run.py config ({type(e).__name__}: {e})",
+                     workdir / "config.json") from None
+  ids = [r.model_id for row in rows.values() for r in row.runs]
   on_disk = sorted({int(p.name[4:]) for mid in ids for p in (workdir / "runs" / mid).glob("seed*")
                     if p.name[4:].isdigit()} | set(config.seeds))
   wanted = list(seeds) if seeds else on_disk
   results: dict[str, dict[int, dict]] = {}
   complete, missing = [], []
   for s in wanted:
-    paths = {mid: workdir / "runs" / mid / f"seed{s}" / "result.json" for mid in ids}
-    absent = [f"{mid} seed {s}" for mid, p in paths.items() if not p.exists()]
+    got = {mid: workdir_lib.read_result(workdir_lib.run_folder(workdir, mid, s)) for mid in ids}
+    absent = [f"{mid} seed {s}" for mid, r in got.items() if r is None]
     if absent:
       missing += absent
       continue
     complete.append(s)
-    for mid, p in paths.items():
-      results.setdefault(mid, {})[s] = json.loads(p.read_text())
+    for mid, r in got.items():
+      results.setdefault(mid, {})[s] = r
   with config.unlocked():
     config.seeds = tuple(complete)
-  return config, runs, results, complete, missing
+  return config, rows, results, complete, missing
+
+
+def load_gold_test(config) -> tuple[dict | None, str]:
+  """(target language -> gold test sentences, "") or (None, why not) for the intervals."""
+  from mtlws_jax.data import tasks
+  try:
+    data = tasks.load(config, ())
+  except InputError as e:
+    return None, f"paired intervals need the gold test sets, which could not be read: {e}"
+  return data.target_test, ""
 
 
 def rebuild(workdir: str | pathlib.Path, *, seeds: Sequence[int] | None = None,
             paper_backbone: str | None = None) -> str:
   """Writes results.json, results.md and plots of a workdir from its runs; returns the markdown."""
-  from mtlws_jax.errors import InputError
   workdir = pathlib.Path(workdir)
-  config, runs, results, complete, missing = collect(workdir, seeds)
+  config, rows, results, complete, missing = collect(workdir, seeds)
   if not complete:
     raise InputError("no seed has all its runs finished; missing: " + ", ".join(missing[:10])
                      + (" ..." if len(missing) > 10 else ""), workdir)
-  summary = summarize(config, runs, results, workdir)
+  gold, why = load_gold_test(config)
+  summary = summarize(config, rows, results, workdir, gold_test=gold)
   md = results_markdown(summary)
+  if why:
+    md += "\n" + why + "\n"
   if paper_backbone:
     md += "\n" + paper_markdown(summary, paper_backbone)
   if missing:
     md += "\nNot finished (left out): " + ", ".join(missing) + "\n"
-  (workdir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
-  (workdir / "results.md").write_text(md)
-  plot_all(summary, workdir)
+  try:
+    workdir_lib.write_json(workdir / "results.json", summary)
+    (workdir / "results.md").write_text(md)
+    plot_all(summary, workdir)
+  except OSError as e:
+    raise InputError(f"cannot write the report: {e.strerror}", e.filename or workdir) from None
   return md
 
 
@@ -309,13 +510,16 @@ def _main(argv: Sequence[str] | None = None) -> None:
   from mtlws_jax.eval import paper
   ap = argparse.ArgumentParser(
       prog="python -m mtlws_jax.eval.report",
-      description="Rebuild results.json, results.md (the paper's layout) and plots/ of a run.py "
-                  "workdir from its finished runs; optionally beside the paper's numbers.")
+      description="Rebuild results.json, results.md (the paper's layout, paired intervals) and plots/ "
+                  "of a run.py workdir from its finished runs; optionally beside the paper's numbers.")
   ap.add_argument("workdir")
   ap.add_argument("--seeds", default="", help="comma list (default: every seed whose runs all finished)")
   ap.add_argument("--paper", choices=paper.BACKBONES, help="print the paper's table of this backbone beside ours")
   args = ap.parse_args(argv)
-  seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or None
+  try:
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or None
+  except ValueError:
+    ap.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
   print(rebuild(args.workdir, seeds=seeds, paper_backbone=args.paper), end="")
 
 

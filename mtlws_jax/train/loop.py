@@ -5,8 +5,8 @@ English dev set every N steps after M (the paper's model selection), keeps the b
 writes metrics to `metrics.jsonl` and TensorBoard, and saves orbax checkpoints (latest and best).
 
 Exact resumption: everything a step depends on is a function of (seed, step). The batch of step
-i comes from `BatchStream.batch(i)` (pass p = i // batches_per_pass is shuffled with the key
-(seed, p)); the dropout key is fold_in(rng, step) inside the train step, the step being read
+i comes from `stream.batch(i)` (train/streams.py: each pass is shuffled with a key of the seed
+and the pass number); the dropout key is fold_in(rng, step) inside the train step, the step being read
 from the restored optimizer state. The loop's own state (best score, pending loss sums for the
 next log line) is checkpointed with the parameters, so a run killed anywhere and restarted ends
 with the same parameters, the same selected step and the same metrics as one never stopped.
@@ -38,35 +38,7 @@ Params = Any
 # Data order as a function of the step.
 
 
-class BatchStream:
-  """Batch i of an endless, reshuffled-per-pass stream, computable directly from i.
-
-  Pass p is `encode.batches(features, shuffle=True, rng=default_rng([*key, p]))`; each pass is
-  built once and cached, so sequential access costs one shuffle per pass.
-  """
-
-  def __init__(self, features: Sequence[encode.Feature], batch_size: int, key: Sequence[int], *,
-               pad_multiple: int = 8):
-    if not features:
-      raise ValueError("no training features")
-    self.features, self.batch_size, self.key = features, batch_size, tuple(int(k) for k in key)
-    self.pad_multiple = pad_multiple
-    self._pass, self._batches = -1, []
-    self.batches_per_pass = len(self._build(0))
-
-  def _build(self, p: int) -> list[dict[str, np.ndarray]]:
-    if p != self._pass:
-      rng = np.random.default_rng([*self.key, p])
-      # fill_last: every batch has batch_size rows (filler rows carry no label), so the train
-      # step compiles for few shapes and no example is dropped.
-      self._batches = list(encode.batches(self.features, self.batch_size, shuffle=True, rng=rng,
-                                          pad_multiple=self.pad_multiple, fill_last=True))
-      self._pass = p
-    return self._batches
-
-  def batch(self, i: int) -> dict[str, np.ndarray]:
-    p, j = divmod(i, self.batches_per_pass)
-    return self._build(p)[j]
+from mtlws_jax.train.streams import BatchStream, PairedStream  # noqa: E402,F401 (the loop's streams)
 
 
 # ---------------------------------------------------------------------------------------------

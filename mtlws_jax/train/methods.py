@@ -87,29 +87,32 @@ def _check_langs(target_langs: Sequence[str], source: str, available: Iterable[s
 
 
 def _adaptation_runs(method: str, langs: tuple[str, ...], source: str, prefix: str,
-                     warmup_langs: tuple[str, ...], asked: str) -> list[Run]:
+                     warmup_langs: tuple[str, ...], asked: str, name: str = "") -> list[Run]:
+  """prefix: the warmup's name before "+adapt" ids ("" without warmup); name: what replaces the
+  method in the ids of a run without warmup (a variant's name)."""
   gold = TrainSet(source, GOLD)
   tr = lambda lang: TrainSet(lang, TRANSLATED)
+  own = name or method
   if method == "zero_shot":
-    return [Run(prefix or method, asked, method, (gold,), warmup_langs, langs)]
+    return [Run(prefix or own, asked, method, (gold,), warmup_langs, langs)]
   if method == "mtl":
-    return [Run(prefix + "+" + method if prefix else method, asked, method,
+    return [Run(prefix + "+" + method if prefix else own, asked, method,
                 (gold,) + tuple(tr(l) for l in langs), warmup_langs, langs)]
   runs = []
   for lang in langs:
     sets = (tr(lang),) if method == "target_only" else (gold, tr(lang))
-    name = f"{method}-{lang}"
-    runs.append(Run(f"{prefix}+{name}" if prefix else name, asked, method, sets, warmup_langs,
-                    (lang,)))
+    mid = f"{prefix}+{method}-{lang}" if prefix else f"{own}-{lang}"
+    runs.append(Run(mid, asked, method, sets, warmup_langs, (lang,)))
   return runs
 
 
 def plan(method: str, target_langs: Sequence[str], *, adapt: str = "zero_shot",
-         source: str = "en", available: Iterable[str] | None = None) -> list[Run]:
+         source: str = "en", available: Iterable[str] | None = None, name: str | None = None) -> list[Run]:
   """The runs `method` needs for `target_langs` (source-language gold is `source`).
 
   adapt is used only by mtl_ws. available: target languages that have data (e.g. the config's
   language list); others are an InputError, as are unknown methods, duplicates and the source.
+  name: the prefix of the model ids (default the method's own name; a variant's name).
   """
   if method not in METHODS:
     raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -117,11 +120,11 @@ def plan(method: str, target_langs: Sequence[str], *, adapt: str = "zero_shot",
     raise InputError(f"unknown source language {source!r}: expected a code like 'en'")
   langs = _check_langs(target_langs, source, available)
   if method != "mtl_ws":
-    return _adaptation_runs(method, langs, source, "", (), method)
+    return _adaptation_runs(method, langs, source, "", (), method, name or method)
   if adapt not in ADAPT_METHODS:
     raise InputError(f"unknown adaptation method {adapt!r} after mtl_ws warmup; expected one of "
                      f"{', '.join(ADAPT_METHODS)}")
-  return _adaptation_runs(adapt, langs, source, "mtl_ws", langs, method)
+  return _adaptation_runs(adapt, langs, source, name or "mtl_ws", langs, method)
 
 
 def translated_langs(runs: Iterable[Run]) -> list[str]:

@@ -78,13 +78,32 @@ def make_schedule(learning_rate: float, *, schedule: str = "constant", warmup_st
   return optax.join_schedules([ramp, after], [warmup_steps])
 
 
+DECAY_MASKS = ("all", "no_bias_norm")
+
+
+def no_bias_norm_mask(params: Any) -> Any:
+  """True on weight matrices and embedding tables, False on biases and LayerNorm scales.
+
+  The standard BERT fine-tuning recipe (Hugging Face's `no_decay = ["bias", "LayerNorm.weight"]`):
+  decaying a LayerNorm scale toward 0 shrinks the layer's output, which AdamW does not undo.
+  """
+  def leaf_name(path) -> str:
+    last = path[-1]
+    return str(getattr(last, "key", getattr(last, "name", last)))
+  return jax.tree_util.tree_map_with_path(lambda p, _: leaf_name(p) in ("kernel", "embedding"), params)
+
+
 def make_optimizer(learning_rate: float, *, schedule: str = "constant", warmup_steps: int = 0,
                    total_steps: int | None = None, clip_norm: float | None = None,
-                   weight_decay: float = 0.0) -> optax.GradientTransformation:
+                   weight_decay: float = 0.0, decay_mask: str = "all") -> optax.GradientTransformation:
   """Adam (AdamW when weight_decay > 0) with an optional schedule and global-norm clipping.
 
-  The chain starts with `step_counter()` so `step_of(opt_state)` gives the step.
+  decay_mask: "all" decays every parameter, "no_bias_norm" leaves biases and LayerNorm scales
+  undecayed (the standard recipe). The chain starts with `step_counter()` so
+  `step_of(opt_state)` gives the step.
   """
+  if decay_mask not in DECAY_MASKS:
+    raise ValueError(f"unknown weight decay mask {decay_mask!r}; expected one of {DECAY_MASKS}")
   lr = make_schedule(learning_rate, schedule=schedule, warmup_steps=warmup_steps,
                      total_steps=total_steps)
   parts = [step_counter()]
@@ -93,7 +112,8 @@ def make_optimizer(learning_rate: float, *, schedule: str = "constant", warmup_s
       raise ValueError(f"grad clip norm must be positive, got {clip_norm}")
     parts.append(optax.clip_by_global_norm(clip_norm))
   if weight_decay:
-    parts.append(optax.adamw(lr, weight_decay=weight_decay))
+    parts.append(optax.adamw(lr, weight_decay=weight_decay,
+                             mask=no_bias_norm_mask if decay_mask == "no_bias_norm" else None))
   else:
     parts.append(optax.adam(lr))
   return optax.chain(*parts)
@@ -110,7 +130,7 @@ def optimizer_from_config(cfg: Mapping[str, Any] | Any) -> optax.GradientTransfo
 
   Keys: learning_rate (required), lr_schedule ("constant"|"linear", default "constant"),
   lr_warmup_steps (0), max_steps (needed for "linear"), grad_clip_norm (None/0 = off),
-  weight_decay (0.0).
+  weight_decay (0.0), weight_decay_mask ("all").
   """
   lr = _get(cfg, "learning_rate", None)
   if lr is None:
@@ -121,7 +141,8 @@ def optimizer_from_config(cfg: Mapping[str, Any] | Any) -> optax.GradientTransfo
       warmup_steps=int(_get(cfg, "lr_warmup_steps", 0) or 0),
       total_steps=_get(cfg, "max_steps", None),
       clip_norm=_get(cfg, "grad_clip_norm", None),
-      weight_decay=float(_get(cfg, "weight_decay", 0.0) or 0.0))
+      weight_decay=float(_get(cfg, "weight_decay", 0.0) or 0.0),
+      decay_mask=_get(cfg, "weight_decay_mask", "all") or "all")
 
 
 def make_outer_optimizer(name: str = "sgd", gamma: float = 5e-5, *,
