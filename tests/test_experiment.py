@@ -115,7 +115,10 @@ def test_report_rebuilds_tables_from_the_runs_and_sets_the_paper_beside(finished
   for f in ("results.json", "results.md"):
     (copy / f).unlink()
   shutil.rmtree(copy / "plots")
+  for ckpt in copy.glob("runs/*/seed0/checkpoints"):  # intervals come from saved predictions alone
+    shutil.rmtree(ckpt)
   md = report.rebuild(copy, paper_backbone="xlmr")
+  assert set(summary["paired"]["rows"]) == {"target_only", "bilingual", "mtl", "mtl_ws"}
   untimed = lambda d: {k: v for k, v in d.items() if k != "timing"}
   assert untimed(json.loads((copy / "results.json").read_text())) == untimed(json.loads(json.dumps(summary)))
   assert md.startswith(report.results_markdown(summary))
