@@ -16,11 +16,25 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "output folder (default: runs/<c
 flags.mark_flags_as_required(["config"])
 
 
+def parse_flags(argv):
+  """absl's parsing with one clear line for a bad flag, config file or config field."""
+  from mtlws_jax.errors import config_error
+  try:
+    args = flags.FLAGS(argv)
+    flags.FLAGS.config.get("task")  # config_flags defers a load failure to first use: fail here
+    return args
+  except Exception as e:  # noqa: BLE001 (flag and config-file errors of every kind end here)
+    print(f"error: {config_error(e)}", file=sys.stderr)
+    sys.exit(1)
+
+
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    print(f"error: unexpected arguments: {' '.join(argv[1:])} (flags are --config=... --workdir=...)",
+          file=sys.stderr)
+    sys.exit(1)
   from mtlws_jax import experiment
-  from mtlws_jax.errors import InputError
+  from mtlws_jax.errors import InputError, os_error
   if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO: keep the console readable
     logging.set_verbosity(logging.WARNING)
   config = flags.FLAGS.config
@@ -30,7 +44,13 @@ def main(argv):
   except (InputError, FloatingPointError) as e:  # bad input; NaN/inf loss (NonFiniteLossError)
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
+  except OSError as e:  # a full disk, a file removed under us, permissions changed mid-run
+    print(f"error: {os_error(e)}", file=sys.stderr)
+    sys.exit(1)
+  except KeyboardInterrupt:
+    print("interrupted: run the same command again to resume", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -94,7 +94,7 @@ def part_aer(data: pathlib.Path) -> dict:
     import re
     return [re.sub(r"^<s snum=\d+>\s*|\s*</s>\s*$", "", l.strip()).split() for l in open(path, encoding="latin-1")]
   src, tgt = wpt_text(al / "hansards-trial/trial.e"), wpt_text(al / "hansards-trial/trial.f")
-  gold = E.read_gold(al / "hansards-trial/trial.wa")
+  gold = E.read_gold(al / "hansards-trial/trial.wa", snums=E.read_wpt_snums(al / "hansards-trial/trial.e"))
   fwd, rev, _ = _links_all(src, tgt, cfg)
   out["hansards_en-fr_alone"] = {k: round(v, 4) if isinstance(v, float) else v
                                  for k, v in E.aer(gold, [A.symmetrize(f, r) for f, r in zip(fwd, rev)]).items()}

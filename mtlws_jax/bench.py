@@ -108,6 +108,7 @@ class Bench:
     else:
       self._sharded_eval(self.tokenizer.pad_token_id)
     self.optimizer, self.train_step, self.init_opt_state = self.steps_for(config.train)
+    self._check_lengths(config, model.config.max_tokens)
     self.tag_to_id = data.tag_to_id
     self.pos_to_id = {p: i for i, p in enumerate(data.pos)} if data.pos else None
     self.cache_dir = workdir / "cache"
@@ -147,6 +148,21 @@ class Bench:
       if parts:
         notes.append(f"note: {name}: " + "; ".join(parts))
     return notes
+
+  def _check_lengths(self, config, max_tokens: int) -> None:
+    """data.max_length and data.stride against the model and tokenizer, before any encoding."""
+    specials = len(encode._specials(self.tokenizer)[0]) + len(encode._specials(self.tokenizer)[1])
+    d = config.data
+    if d.max_length > max_tokens:
+      raise InputError(f"config.data.max_length={d.max_length} is beyond the model's {max_tokens} positions "
+                       f"({self.folder}); use at most {max_tokens} (longer sentences are windowed)")
+    budget = d.max_length - specials
+    if budget < 2:
+      raise InputError(f"config.data.max_length={d.max_length} leaves {max(budget, 0)} subword(s) next to the "
+                       f"{specials} special tokens; use at least {specials + 2}")
+    if not 0 <= d.stride < budget:
+      raise InputError(f"config.data.stride={d.stride} must be below the {budget} subwords a window holds "
+                       f"(data.max_length={d.max_length} minus {specials} special tokens)")
 
   def steps_for(self, train: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     """(optimizer, jitted train step, init_opt_state) for one train setting, built once."""

@@ -151,9 +151,29 @@ def read_result(folder: pathlib.Path) -> dict | None:
   if not p.exists():
     return None
   got = read_json(p, "result.json")
-  if not isinstance(got, dict) or "target_test" not in got:
-    raise InputError("result.json holds no run result (no target_test)", p)
+  problem = _result_problem(got)
+  if problem:
+    raise InputError(f"result.json is not a run result ({problem}); delete it and run the same "
+                     "run.py command again to recompute the run", p)
   return got
+
+
+def _result_problem(r) -> str:
+  number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+  if not isinstance(r, dict):
+    return "not a JSON object"
+  if not number(r.get("english_dev")):
+    return "english_dev is not a number"
+  if not isinstance(r.get("best_step"), int) or isinstance(r.get("best_step"), bool):
+    return "best_step is not an integer"
+  for key in ("target_test", "target_dev"):
+    scores = r.get(key, {})
+    if not isinstance(scores, dict) or (key == "target_test" and not scores):
+      return f"{key} holds no scores"
+    for lang, v in scores.items():
+      if not isinstance(v, dict) or not number(v.get("f1")):
+        return f"{key}.{lang}.f1 is not a number"
+  return ""
 
 
 # Predictions: one space-joined tag string per sentence, per split ("en_dev", "test:es", "dev:es").

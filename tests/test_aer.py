@@ -89,7 +89,9 @@ def test_cli_count_mismatch(tmp_path, capsys):
 def test_reads_the_shared_gold_files(data_dir):
   al = data_dir / "alignment"
   assert len(E.read_gold(al / "europarl-golden" / "pt_golden.jsonl")) == 100
-  hans = E.read_gold(al / "hansards-trial" / "trial.wa")
+  with pytest.raises(InputError, match="jump from 1008 to 1011"):  # 1009, 1010 have no sentence
+    E.read_gold(al / "hansards-trial" / "trial.wa")
+  hans = E.read_gold(al / "hansards-trial" / "trial.wa", snums=E.read_wpt_snums(al / "hansards-trial" / "trial.e"))
   assert len(hans) == 37 and all(s <= p for s, p in hans)
   sim = E.read_gold(al / "simalign-sample" / "sample_eng_deu.gold")
   assert len(sim) == 5 and any(p - s for s, p in sim)

@@ -136,7 +136,8 @@ def _error(tmp_path, text=None, raw=None, **kw) -> InputError:
 
 
 @pytest.mark.parametrize("text,line,problem", [
-    ("A O\nB O\n\nC B-PER x\n\n", 4, "3 columns, expected 2 as on line 1"),
+    ("A O\nB O\n\nC B-PER x\n\n", 4, "3 columns, expected 2 as on 2 of the 3 word lines (e.g. line 1)"),
+    ("A O x\nB O\nC O\n\n", 1, "3 columns, expected 2 as on 2 of the 3 word lines (e.g. line 2)"),
     ("A O\nB\n\n", 2, "1 column, expected 2"),
     ("A O\n\nB O\nC PER\n\n", 4, "unknown tag 'PER'"),
     ("A O\nB B-\n\n", 2, "unknown tag 'B-'"),

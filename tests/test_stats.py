@@ -66,7 +66,7 @@ def test_main_guard_exits_1_with_the_message(tmp_path, capsys):
   with pytest.raises(SystemExit) as e:
     main_guard(lambda: stats.compute("ner", "conll", p))()
   assert e.value.code == 1
-  assert capsys.readouterr().err == f"error: {p}:2: 1 column, expected 2 as on line 1\n"
+  assert capsys.readouterr().err == f"error: {p}:2: 1 column, expected 2 as on 1 of the 2 word lines (e.g. line 1)\n"
 
 
 def _run(*args):

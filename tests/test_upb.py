@@ -183,7 +183,7 @@ def _swap(block, old, new):
     ([UP1_NO_PRED, _swap(UP1_TWO_PRED, "conj Y take.01", "conj _ _")], 7,
      "2 predicate columns but 1 predicates (Y flags)"),
     ([UP1_NO_PRED, _swap(UP1_TWO_PRED, "root Y last.01", "root X last.01")], 9, "PRED column holds 'X'"),
-    ([UP1_NO_PRED, _swap(UP1_TWO_PRED, "6 case _ _ _ _", "6 case _ _ _")], 11, "11 columns, expected 12 as on line 7"),
+    ([UP1_NO_PRED, _swap(UP1_TWO_PRED, "6 case _ _ _ _", "6 case _ _ _")], 11, "11 columns, expected 12 as on"),
     ([UP1_NO_PRED, _swap(UP1_TWO_PRED, "6 temps", "7 temps")], 13, "word ID 7, expected 6"),
     ([UP1_NO_PRED, _swap(UP1_TWO_PRED, "4-5 du", "4_5 du")], 10, "bad word ID '4_5'"),
     ([UP1_NO_PRED, _swap(UP1_TWO_PRED, "obl _ _ AM-TMP", "obl _ _ O")], 13, "predicate column 1 holds 'O'"),

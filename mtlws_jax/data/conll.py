@@ -127,8 +127,7 @@ def read_columns(path: str | os.PathLike, *, docstart: bool = True, fast: bool =
         if ncols < 2:
           raise InputError(f"{ncols} column: expected at least a token and a tag", path_str, lineno)
       elif len(fields) != ncols:
-        raise InputError(f"{len(fields)} column{'s' if len(fields) != 1 else ''}, expected {ncols} as on line "
-                         f"{first_line}", path_str, lineno)
+        raise textfile.column_mismatch(_column_counts(lines, sep, docstart), path_str, "word lines")
       if "" in fields:
         raise InputError(f"empty column {fields.index('') + 1}", path_str, lineno)
     elif docstart and fields[0] == DOCSTART:
@@ -148,6 +147,16 @@ def read_columns(path: str | os.PathLike, *, docstart: bool = True, fast: bool =
     raise InputError("no sentences (only blank or -DOCSTART- lines)" if docstart else "no sentences", path_str, 1)
   blocks = [(line, tuple(zip(*rows)), doc) for line, rows, doc in raw]
   return ColumnFile(path_str, sep, ncols, blocks, tuple(tuple(d) for d in pending_doc))
+
+
+def _column_counts(lines: list[str], sep: str | None, docstart: bool) -> list[tuple[int, int]]:
+  """(line number, columns) of every word line (for blaming the odd one out)."""
+  out = []
+  for lineno, line in enumerate(lines, 1):
+    if not line.strip(" \t") or (docstart and _is_docstart(line)):
+      continue
+    out.append((lineno, len(line.split(sep) if sep == "\t" else _split(line, " "))))
+  return out
 
 
 def _fast_columns(path: str, text: str, docstart: bool) -> ColumnFile | None:

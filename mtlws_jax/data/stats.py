@@ -75,6 +75,10 @@ def compute(task: str, fmt: str, path: str | os.PathLike, *, scheme: str = "auto
     raise InputError(f"unknown task {task!r}; expected one of {', '.join(TASK_FORMATS)}")
   if fmt not in TASK_FORMATS[task]:
     raise InputError(f"format {fmt!r} does not fit task {task!r}; use one of {', '.join(TASK_FORMATS[task])}")
+  if not str(path):
+    raise InputError("--path is empty: give the file to check")
+  if os.path.isdir(path):
+    raise InputError("is a folder, not a file", path)
   if not os.path.isfile(path):
     raise InputError("no such file", path)
   out: dict[str, Any] = {"task": task, "format": fmt, "path": os.fspath(path)}
@@ -116,4 +120,5 @@ def _define_flags() -> None:
 if __name__ == "__main__":
   from absl import app
   _define_flags()
-  app.run(main_guard(main))
+  from mtlws_jax.errors import absl_flags_parser
+  app.run(main_guard(main), flags_parser=absl_flags_parser)

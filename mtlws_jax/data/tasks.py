@@ -149,30 +149,45 @@ def tag_set(labels: Iterable[str], scheme: str) -> tuple[str, ...]:
   return ("O", *(f"{p}-{l}" for l in labels for p in prefixes))
 
 
+def _tag_line(s: Sentence, index: int, path) -> tuple[str, int | None]:
+  """(file, line) of word `index` of a sentence read from a one-word-per-line file."""
+  where, _, line = (s.origin or "").rpartition(":")
+  if where and line.isdigit():
+    return where, int(line) + index
+  return str(path), None
+
+
 def to_scheme(sentences: Sequence[Sentence], scheme: str, path, *, ill_formed: str = "repair"
               ) -> list[Sentence]:
   """Sentences with tags rewritten in `scheme` (NER: IOB2 file -> BIOES).
 
-  Ill-formed tags (an I-X after O, ...) are read the way conlleval reads them and counted;
-  ill_formed="repair" logs the count and the first place, "error" raises InputError there.
-  Machine-projected sets contain a few, so refusing them outright would block NER.
+  Ill-formed tags (an I-X after O, a B-X without its E-X in BIOES, ...) are read the way
+  conlleval reads them and counted — also in a file already in `scheme` (a stray S-ORG makes an
+  IOB2 file read as BIOES: every B-X I-X is then ill-formed, and repairing gives the same spans
+  IOB2 would). ill_formed="repair" logs the count and the first place, "error" raises InputError
+  at the line of the first bad tag. Machine-projected sets contain a few, so refusing them
+  outright would block NER.
   """
   out, n_tags, first = [], 0, None
   for s in sentences:
-    if s.scheme == scheme:
-      out.append(s)
-      continue
     try:
       tags, repaired = schemes.convert(s.tags, s.scheme, scheme)
     except ValueError as e:
       raise InputError(f"{e}", s.origin or path) from None
     if repaired:
+      canonical, _ = schemes.repair(s.tags, s.scheme)
+      bad = next(i for i, (a, b) in enumerate(zip(s.tags, canonical)) if a != b)
+      where, line = _tag_line(s, bad, path)
+      context = " ".join(s.tags[max(0, bad - 2):bad + 3])
+      hint = ("; the file is read as BIOES because it has E-/S- tags: if it is IOB2 with a stray E-/S- "
+              "tag, fix that tag" if s.scheme == "bioes" and s.tags[bad][:2] in ("B-", "I-") else "")
       if ill_formed == "error":
-        raise InputError(f"{repaired} ill-formed {s.scheme} tag(s): {' '.join(s.tags)} "
-                         "(set data.ill_formed=repair to read them the conlleval way)", s.origin or path)
+        raise InputError(f"ill-formed {s.scheme} tag {s.tags[bad]!r} (in '{context}'; {repaired} in this "
+                         f"sentence){hint}; set data.ill_formed=repair to read them the conlleval way",
+                         where, line)
       n_tags += repaired
-      first = first or (s.origin or str(path))
-    out.append(s.replace(tags=tuple(tags), scheme=scheme))
+      first = first or (f"{where}:{line}" if line else where) + hint
+    out.append(s if tuple(tags) == s.tags and s.scheme == scheme else s.replace(tags=tuple(tags), scheme=scheme))
   if n_tags:
     logging.warning("%s: %d ill-formed tag(s) read the conlleval way (first at %s)", path, n_tags, first)
   return out

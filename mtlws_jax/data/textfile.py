@@ -1,7 +1,7 @@
 """Reading text corpora line by line, with the errors every reader needs.
 
 Files are decoded strictly as UTF-8 (a leading byte-order mark is dropped, CRLF line ends are
-read as LF). Lines are split on "\\n" only: `str.splitlines` would also break on characters such
+read as LF; a lone CR or a NUL byte is refused with its line). Lines are split on "\\n" only: `str.splitlines` would also break on characters such
 as U+0085 or U+2028 that may sit inside a token. Bad bytes are reported with their line number,
 an empty file is an error rather than an empty corpus.
 """
@@ -20,14 +20,44 @@ _ODD_WHITESPACE = re.compile(r"[^\S \t\n]")
 _WHITESPACE = re.compile(r"\s")
 
 
-def read_text(path: str | os.PathLike) -> str:
-  """The file's text, CRLF read as LF; InputError for an empty file or invalid UTF-8."""
-  with open(path, "rb") as f:
-    data = f.read()
+def _read_bytes(path: str | os.PathLike) -> bytes:
+  try:
+    with open(path, "rb") as f:
+      return f.read()
+  except FileNotFoundError:
+    raise InputError("no such file", path) from None
+  except IsADirectoryError:
+    raise InputError("is a folder, not a file", path) from None
+  except OSError as e:
+    raise InputError(f"cannot read the file ({e.strerror})", path) from None
+
+
+def _line_col(data: bytes, pos: int) -> tuple[int, int]:
+  return data.count(b"\n", 0, pos) + 1, pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+
+
+def read_text(path: str | os.PathLike, *, allow_blank: bool = False) -> str:
+  """The file's text, CRLF read as LF, a leading BOM dropped.
+
+  InputError for a missing or unreadable file, an empty file (blank too unless allow_blank: a
+  file of empty alignment lines is data), invalid UTF-8, a NUL byte (file corruption: it would
+  end up inside a token) and a carriage return not followed by LF (old Mac line ends or a stray
+  byte: read as a line end it would shift every later line number).
+  """
+  data = _read_bytes(path)
   if data.startswith(_BOM):
     data = data[len(_BOM):]
-  if not data.strip():
+  if not data or (not allow_blank and not data.strip()):
     raise InputError("empty file (no sentences)", path, 1)
+  nul = data.find(b"\x00")
+  if nul >= 0:
+    line, col = _line_col(data, nul)
+    raise InputError(f"NUL byte at column {col} (a corrupted or binary file)", path, line)
+  cr = data.replace(b"\r\n", b"\n\n").find(b"\r")  # same length: positions stay valid
+  if cr >= 0:
+    line, col = _line_col(data.replace(b"\r\n", b" \n"), cr)
+    raise InputError(f"carriage return (CR) without a line feed at column {col}; convert the line "
+                     "ends (e.g. mac2unix FILE) or remove the stray byte", path, line)
   try:
     text = data.decode("utf-8")
   except UnicodeDecodeError as e:
@@ -37,12 +67,17 @@ def read_text(path: str | os.PathLike) -> str:
     raise InputError(f"invalid UTF-8 (byte {bad} at column {column}): {e.reason}", path, line) from None
   if "\r" in text:
     text = text.replace("\r\n", "\n")
+  stray = text.find("\ufeff")
+  if stray >= 0:  # a second BOM (files concatenated) or a zero-width no-break space in a token
+    line = text.count("\n", 0, stray) + 1
+    raise InputError(f"byte-order mark (U+FEFF) inside the text at column {stray - text.rfind(chr(10), 0, stray)}"
+                     " (files concatenated with their BOMs?); remove it", path, line)
   return text
 
 
-def read_lines(path: str | os.PathLike) -> list[str]:
-  """The file's lines without their line ends; InputError for an empty file or invalid UTF-8."""
-  lines = read_text(path).split("\n")
+def read_lines(path: str | os.PathLike, *, allow_blank: bool = False) -> list[str]:
+  """The file's lines without their line ends (checked as `read_text`)."""
+  lines = read_text(path, allow_blank=allow_blank).split("\n")
   if lines and lines[-1] == "":
     lines.pop()
   return lines
@@ -91,3 +126,18 @@ def write_text(path: str | os.PathLike, text: str) -> None:
   """UTF-8, LF line ends whatever the platform (so files compare byte for byte)."""
   with open(path, "w", encoding="utf-8", newline="") as f:
     f.write(text)
+
+
+def column_mismatch(counts: list[tuple[int, int]], path, what: str = "lines") -> InputError:
+  """The error for lines whose column counts differ: blames the first line that differs from the
+  count most lines have (not the file's first line, which may be the odd one).
+
+  counts: (line number, number of columns) of the lines that must agree.
+  """
+  import collections
+  tally = collections.Counter(n for _, n in counts)
+  expected, _ = max(tally.items(), key=lambda kv: (kv[1], -min(l for l, n in counts if n == kv[0])))
+  line, n = next((l, c) for l, c in counts if c != expected)
+  example = next(l for l, c in counts if c == expected)
+  return InputError(f"{n} column{'s' if n != 1 else ''}, expected {expected} as on {tally[expected]} of the "
+                    f"{len(counts)} {what} (e.g. line {example})", path, line)

@@ -208,7 +208,9 @@ def _parse_block_checked(start: int, lines: list[str], layout: str, path: str) -
                          f"{', PRED' if layout == 'up1' else ''}, SENSE, then one column per predicate)",
                          path, lineno)
     elif len(fields) != ncols:
-      raise InputError(f"{len(fields)} columns, expected {ncols} as on line {first_word}", path, lineno)
+      counts = [(start + j, len(l.split("\t"))) for j, l in enumerate(lines)
+                if not l.startswith("#") and l.split("\t")[0].isdigit()]
+      raise textfile.column_mismatch(counts, path, "word lines of this sentence")
     for c in range(sense_col):
       if not fields[c]:
         raise InputError(f"empty column {c + 1}", path, lineno)

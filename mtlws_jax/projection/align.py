@@ -24,7 +24,7 @@ import tempfile
 import threading
 from typing import Iterable, Sequence
 
-from mtlws_jax.errors import InputError, main_guard
+from mtlws_jax.errors import InputError, main_guard, argument_parser
 from mtlws_jax.projection import seeding
 
 Links = frozenset  # frozenset[tuple[int, int]]
@@ -62,9 +62,13 @@ def parse_tokenized_line(text: str, path=None, line: int | None = None) -> list[
 
 
 def read_tokenized(path) -> list[list[str]]:
-  """A file of one tokenized sentence per line (empty lines are empty sentences)."""
-  with open(path, encoding="utf-8") as f:
-    return [parse_tokenized_line(t, path, i) for i, t in enumerate(f, 1)]
+  """A file of one tokenized sentence per line (empty lines are empty sentences).
+
+  Read through data/textfile (strict UTF-8, BOM dropped, CRLF, NUL and lone-CR checks): a BOM
+  would otherwise stay inside the first token and be projected as part of it.
+  """
+  from mtlws_jax.data import textfile
+  return [parse_tokenized_line(t, path, i) for i, t in enumerate(textfile.read_lines(path), 1)]
 
 
 def write_tokenized(path, sentences: Iterable[Sequence[str]]) -> None:
@@ -80,7 +84,7 @@ def parse_links(text: str, path=None, line: int | None = None, src_len: int | No
   links = set()
   off = 1 if one_indexed else 0
   for item in text.split():
-    m = re.fullmatch(r"(\d+)-(\d+)", item)
+    m = re.fullmatch(r"([0-9]+)-([0-9]+)", item)
     if m is None:
       raise InputError(f"bad link {item!r} (expected i-j with non-negative integers)", path, line)
     i, j = int(m.group(1)) - off, int(m.group(2)) - off
@@ -101,8 +105,8 @@ def format_links(links: Iterable[tuple[int, int]]) -> str:
 def read_pharaoh(path, src_lengths: Sequence[int] | None = None, tgt_lengths: Sequence[int] | None = None,
                  one_indexed: bool = False) -> list[Links]:
   """Pharaoh file, one line per sentence pair; with lengths, counts and indices are checked."""
-  with open(path, encoding="utf-8") as f:
-    lines = f.read().splitlines()
+  from mtlws_jax.data import textfile
+  lines = textfile.read_lines(path, allow_blank=True)  # all-blank: pairs with no link at all
   if src_lengths is not None and len(lines) != len(src_lengths):
     raise InputError(f"{len(lines)} alignment lines for {len(src_lengths)} sentence pairs", path,
                      min(len(lines), len(src_lengths)) + 1)
@@ -334,7 +338,7 @@ def check_pairs(src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]], src_
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog="python -m mtlws_jax.projection.align", description=__doc__.split("\n")[0])
+  p = argument_parser(prog="python -m mtlws_jax.projection.align", description=__doc__.split("\n")[0])
   p.add_argument("--src", required=True, help="tokenized source sentences, one per line")
   p.add_argument("--tgt", required=True, help="tokenized target sentences, line i translates source line i")
   p.add_argument("--out", required=True, help="Pharaoh links out (0-indexed source-target)")
@@ -346,6 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--prefix-len", type=int, default=0, help="eflomal compares words on their first N characters")
   p.add_argument("--model", type=int, default=3, choices=(1, 2, 3))
   args = p.parse_args(argv)
+  from mtlws_jax.errors import check_output
+  check_output(args.out, args.src, args.tgt, args.extra_src, args.extra_tgt)
+  if not 0 <= args.prefix_len <= 1000:
+    p.error(f"--prefix-len must be in [0, 1000], got {args.prefix_len}")
+  if not -1 <= args.seed < 2 ** 63:
+    p.error(f"--seed must be -1 (unseeded) or in [0, 2^63), got {args.seed}")
   src, tgt = read_tokenized(args.src), read_tokenized(args.tgt)
   check_pairs(src, tgt, args.src, args.tgt)
   extra_src, extra_tgt = (), ()
@@ -353,9 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.error("--extra-src and --extra-tgt go together")
   if args.extra_src:
     extra_src, extra_tgt = read_tokenized(args.extra_src), read_tokenized(args.extra_tgt)
-    if len(extra_src) != len(extra_tgt):
-      raise InputError(f"{len(extra_tgt)} extra target sentences for {len(extra_src)} extra source sentences",
-                       args.extra_tgt, min(len(extra_src), len(extra_tgt)) + 1)
+    check_pairs(extra_src, extra_tgt, args.extra_src, args.extra_tgt)
   config = EflomalConfig(seed=None if args.seed < 0 else args.seed, model=args.model, split_punct=args.split_punct,
                          prefix_len=args.prefix_len)
   links = align(src, tgt, symmetrization=args.symmetrize, extra_src=extra_src, extra_tgt=extra_tgt, config=config)

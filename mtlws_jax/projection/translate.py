@@ -26,7 +26,7 @@ import sys
 import threading
 from typing import Iterable, Protocol, Sequence
 
-from mtlws_jax.errors import InputError, main_guard
+from mtlws_jax.errors import InputError, main_guard, argument_parser
 from mtlws_jax.projection import align as A
 
 
@@ -170,7 +170,7 @@ class Seq2SeqTranslator:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog="python -m mtlws_jax.projection.translate", description=__doc__.split("\n")[0])
+  p = argument_parser(prog="python -m mtlws_jax.projection.translate", description=__doc__.split("\n")[0])
   p.add_argument("--src", required=True)
   p.add_argument("--src-format", default="tokens", choices=("tokens", "conll", "absa", "upb"),
                  help="tokens: one tokenized sentence per line; else a labelled file whose words are read")
@@ -183,17 +183,31 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--num-beams", type=int, default=1)
   p.add_argument("--device", default="cpu")
   args = p.parse_args(argv)
+  if args.batch_size < 1 or args.num_beams < 1:
+    p.error(f"--batch-size and --num-beams must be >= 1, got {args.batch_size} and {args.num_beams}")
+  from mtlws_jax.errors import check_output
+  cache_path = args.cache or args.out + ".cache.sqlite"
+  check_output(args.out, args.src)
+  check_output(cache_path, args.src, args.out, what="--cache")
   if args.src_format == "tokens":
     src = A.read_tokenized(args.src)
   else:
     from mtlws_jax.projection.__main__ import _source
     task = {"conll": "ner", "absa": "absa", "upb": "srl"}[args.src_format]
     src = [list(s) for s in _source(task, args.src_format, args.src)[1]]
-  if not os.path.isdir(args.model):
-    raise InputError("not a model folder (config.json, weights, tokenizer files)", args.model)
-  cache = TranslationCache(args.cache or args.out + ".cache.sqlite")
-  tr = Seq2SeqTranslator(args.model, src_lang=args.src_lang, tgt_lang=args.tgt_lang, batch_size=args.batch_size,
-                         num_beams=args.num_beams, cache=cache, device=args.device)
+  if not os.path.isdir(args.model) or not os.path.isfile(os.path.join(args.model, "config.json")):
+    raise InputError("not a transformers model folder (no config.json; it needs the weights and "
+                     "tokenizer files too)", args.model)
+  _check_device(args.device)
+  try:
+    cache = TranslationCache(cache_path)
+  except sqlite3.Error as e:
+    raise InputError(f"cannot open the translation cache ({e}); give another --cache", cache_path) from None
+  try:
+    tr = Seq2SeqTranslator(args.model, src_lang=args.src_lang, tgt_lang=args.tgt_lang, batch_size=args.batch_size,
+                           num_beams=args.num_beams, cache=cache, device=args.device)
+  except (OSError, ValueError) as e:  # transformers: missing or unreadable tokenizer / weights files
+    raise InputError(f"cannot load the translation model: {str(e).splitlines()[0]}", args.model) from None
   out = tr.translate(src)
   A.write_tokenized(args.out, out)
   empty = [k + 1 for k, (s, t) in enumerate(zip(src, out)) if s and not t]
@@ -201,7 +215,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "empty_outputs": len(empty), "first_empty_lines": empty[:10], "out": args.out,
                     "cache": cache.path}, indent=2))
   cache.close()
+  if src and len(empty) == sum(1 for x in src if x):
+    print("warning: every translation is empty: is --model a trained translation model for "
+          f"{args.src_lang} -> {args.tgt_lang}?", file=sys.stderr)
   return 0
+
+
+def _check_device(device: str) -> None:
+  import re
+  if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+    raise InputError(f"--device={device!r}: expected cpu, cuda, cuda:N or mps")
+  if device.startswith("cuda"):
+    import torch
+    if not torch.cuda.is_available():
+      raise InputError(f"--device={device}: this torch has no CUDA device (use --device=cpu)")
 
 
 if __name__ == "__main__":

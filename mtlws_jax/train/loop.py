@@ -63,8 +63,8 @@ class MetricWriter:
     if resume_step is None:
       self.path.write_text("")
     elif self.path.exists():
-      kept = [l for l in self.path.read_text().splitlines()
-              if l.strip() and json.loads(l).get("step", 0) <= resume_step]
+      kept = [l for l in self.path.read_text(errors="replace").splitlines()
+              if (rec := _record(l)) is not None and rec.get("step", 0) <= resume_step]
       self.path.write_text("".join(l + "\n" for l in kept))
     if tensorboard:
       from tensorboardX import SummaryWriter
@@ -86,6 +86,15 @@ class MetricWriter:
       self._tb.close()
 
 
+def _record(line: str) -> dict | None:
+  """A metrics line, or None for a blank or half-written one (a kill during the write)."""
+  try:
+    rec = json.loads(line)
+  except ValueError:
+    return None
+  return rec if isinstance(rec, dict) else None
+
+
 def _jsonable(v):
   if isinstance(v, (np.generic, jax.Array)):
     v = np.asarray(v).item()
@@ -96,7 +105,9 @@ def _jsonable(v):
 
 def read_metrics(path: os.PathLike) -> list[dict]:
   p = pathlib.Path(path)
-  return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+  if not p.exists():
+    return []
+  return [r for l in p.read_text(errors="replace").splitlines() if (r := _record(l)) is not None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,14 +240,13 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
   state in the parameters' device layout; checkpoints are restored into that layout.
   """
   folder = pathlib.Path(folder)
-  ckpt = RunCheckpoints(folder / "checkpoints")
   opt_state = (init_opt_state or optimizer.init)(params)
   loop_state = {"step": 0, "best_step": -1, "best_score": -1.0, "evals": [],
                 "loss_sum": 0.0, "loss_count": 0}
   best, best_saved = None, True
-  resume = ckpt.latest_step()
-  if resume is not None:
-    params, opt_state, loop_state, best = ckpt.restore(params, opt_state)
+  ckpt, resume, restored = _open_checkpoints(folder, params, opt_state)
+  if restored is not None:
+    params, opt_state, loop_state, best = restored
     logging.info("%s: resuming from step %d (best %.4f at step %d)", folder, loop_state["step"],
                  loop_state["best_score"], loop_state["best_step"])
   writer = MetricWriter(folder, resume_step=resume, tensorboard=tensorboard)
@@ -292,6 +302,26 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
     raise RuntimeError(f"{folder}: no model-selection evaluation happened (max_steps={schedule.max_steps})")
   return Selection(best_params=best, best_step=loop_state["best_step"],
                    best_score=loop_state["best_score"], evals=list(loop_state["evals"]))
+
+
+def _open_checkpoints(folder: pathlib.Path, params, opt_state):
+  """(checkpoints, resume step or None, restored state or None) of a run's folder.
+
+  A checkpoint that cannot be read (a corrupted file, a half-written save from a killed process
+  on a filesystem without atomic renames) is not fatal: a run is a function of its seed, so it
+  restarts from step 0 and ends with the same results; say so and which checkpoint was broken.
+  """
+  import shutil
+  where = folder / "checkpoints"
+  try:
+    ckpt = RunCheckpoints(where)
+    resume = ckpt.latest_step()
+    return ckpt, resume, (ckpt.restore(params, opt_state) if resume is not None else None)
+  except Exception as e:  # noqa: BLE001 (orbax raises many types for broken files)
+    print(f"warning: {where}: the checkpoint cannot be read ({type(e).__name__}: {str(e)[:200]}); "
+          "restarting this run from step 0 (its results will be the same)", flush=True)
+    shutil.rmtree(where, ignore_errors=True)
+    return RunCheckpoints(where), None, None
 
 
 def _checkpoint(ckpt: RunCheckpoints, step: int, params, opt_state, loop_state: dict, best,
