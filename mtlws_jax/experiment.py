@@ -21,7 +21,7 @@ from typing import Any
 
 import jax
 
-from mtlws_jax import distributed, plan, runner, workdir as workdir_lib
+from mtlws_jax import distributed, plan, runner, saved, workdir as workdir_lib
 from mtlws_jax.bench import Bench, frozen  # noqa: F401 (frozen: part of the public API)
 from mtlws_jax.data import tasks
 from mtlws_jax.errors import InputError
@@ -61,6 +61,7 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
   if main:
     workdir.mkdir(parents=True, exist_ok=True)
     workdir_lib.write_config(config, workdir)
+    saved.write_labels(workdir, data.task, data.scheme, data.tags, data.pos, bench.folder)
   where = ("one device" if bench.mesh is None else
            f"{'FSDP' if bench.fsdp else 'data parallel'} over {bench.mesh.size} devices"
            + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""))

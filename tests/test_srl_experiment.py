@@ -93,12 +93,39 @@ def test_srl_grid_end_to_end(srl_assets, tmp_path):
   zs = json.loads((tmp_path / "work" / "runs" / "zero_shot" / "seed0" / "result.json").read_text())
   assert zs["train_examples"] == 48
   assert zs["english_dev"] > 0.9, zs["english_dev"]  # A0/A1 by the predicate's side: learnable
-  for m in summary["methods"].values():
-    for lang in ("fr", "es"):
-      assert 0 <= m["test"]["mean"][lang] <= 100
+  for name, m in summary["methods"].items():  # every method learns the pattern (a floor, not a range)
+    assert m["english_dev"]["mean"] > 80, (name, m["english_dev"])
+  for name in ("target_only", "bilingual", "mtl"):  # trained on target-language data
+    assert summary["methods"][name]["test"]["mean"]["avg"] > 50, (name, summary["methods"][name]["test"])
   # roles are scored as (predicate, argument head, role) triples: gold count = 2 per sentence
   assert zs["target_test"]["fr"]["n_gold"] == 40
   assert "| MTL-WS |" in out.getvalue()
+  _predict_and_export_srl(data, tmp_path / "work", tmp_path)
+
+
+def _predict_and_export_srl(data, work, tmp_path):
+  """A finished SRL run tags UP files (same F1 as the experiment); raw text and export are refused."""
+  import subprocess
+  import sys
+  root = pathlib.Path(__file__).resolve().parents[1]
+  env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+  test_fr = data / "srl" / "UP-1.0" / "UP_French" / "fr-up-test.conllu"
+  run = lambda *a: subprocess.run([sys.executable, "-m", *a], cwd=root, env=env, capture_output=True, text=True)
+  p = run("mtlws_jax.predict", f"--workdir={work}", "--run=target_only-fr", f"--input={test_fr}",
+          f"--output={tmp_path}/fr.conllu", "--no-progress")
+  assert p.returncode == 0, p.stderr[-3000:]
+  got = json.loads(p.stdout)
+  res = json.loads((work / "runs" / "target_only-fr" / "seed0" / "result.json").read_text())
+  assert got["f1"] == round(100 * res["target_test"]["fr"]["f1"], 2)
+  from mtlws_jax.data import upb
+  assert len(upb.read(tmp_path / "fr.conllu")) == len(upb.read(test_fr))
+  text = tmp_path / "raw.txt"
+  text.write_text("le chien voit un chat .\n")
+  p = run("mtlws_jax.predict", f"--workdir={work}", f"--input={text}", "--input-format=text",
+          f"--output={tmp_path}/x.txt")
+  assert p.returncode == 1 and "SRL needs each sentence's predicates" in p.stderr and "Traceback" not in p.stderr
+  p = run("mtlws_jax.export", f"--workdir={work}", f"--out={tmp_path}/hf")
+  assert p.returncode == 1 and "predicate and POS inputs" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_srl_without_translated_sets_says_how_to_make_them(srl_assets, tmp_path):

@@ -170,6 +170,9 @@ def to_scheme(sentences: Sequence[Sentence], scheme: str, path, *, ill_formed: s
   """
   out, n_tags, first = [], 0, None
   for s in sentences:
+    if s.scheme == scheme == "oi":  # SRL roles on head words: no spans, nothing ill-formed
+      out.append(s)
+      continue
     try:
       tags, repaired = schemes.convert(s.tags, s.scheme, scheme)
     except ValueError as e:

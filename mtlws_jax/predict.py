@@ -1,0 +1,223 @@
+"""Tag new text with a finished run.
+
+  python -m mtlws_jax.predict --workdir=DIR [--run=MODEL_ID] [--seed=S] --input=FILE --output=FILE
+      [--input-format=text|tokens|conll|absa|upb] [--lang=es] [--format=task|jsonl] [--batch-size=64]
+
+--run / --seed default to the finished run with the best English dev F1 in the workdir (model
+selection on English dev, as in training; never a test set). Input formats (default: the task's
+own format):
+  text    raw text, one sentence per line, tokenized with sacremoses' Moses tokenizer for --lang
+          (escape off, so "&" stays "&"); NER and ABSA only (SRL needs predicates and POS tags);
+  tokens  one tokenized sentence per line, tokens separated by single spaces;
+  conll / absa / upb   a file in the task's format (CoNLL columns, XABSA, UP CoNLL-U with its
+          predicates and UPOS). When such a file carries gold tags, span precision, recall and F1
+          are printed, computed exactly as the experiment scores its test sets.
+Output: the input's format with the predicted tags (conll keeps its scheme, ABSA T-X tags, UPB
+role columns; text and tokens input give CoNLL `token TAG` columns in BIOES), or --format=jsonl:
+one object per sentence with its tokens and spans (text, start, end: token indices with end
+exclusive, label; char_start/char_end into the line for text input). Long sentences are windowed
+as in training; every word gets a tag. The model is loaded once, batches are jitted.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+from collections.abc import Sequence
+
+from mtlws_jax.data.records import Sentence
+from mtlws_jax.errors import InputError, argument_parser, check_output, main_guard
+
+INPUT_FORMATS = ("text", "tokens", "conll", "absa", "upb")
+TASK_FORMAT = {"ner": "conll", "absa": "absa", "srl": "upb"}
+
+
+def read_input(path: str, fmt: str, task: str, lang: str) -> tuple[list[Sentence], list[str] | None, bool]:
+  """(records, raw lines for text input, whether they carry gold tags)."""
+  from mtlws_jax.data import textfile
+  if fmt in ("text", "tokens"):
+    if task == "srl":
+      raise InputError("SRL needs each sentence's predicates and UPOS tags: give a UP CoNLL-U file "
+                       "(--input-format=upb), not raw text", path)
+    lines = textfile.read_lines(path)
+    if fmt == "text":
+      from sacremoses import MosesTokenizer
+      tok = MosesTokenizer(lang=lang)
+      token_lists = [[t for t in tok.tokenize(l, escape=False) if t.strip()] for l in lines]
+    else:
+      from mtlws_jax.projection.align import parse_tokenized_line
+      token_lists = [parse_tokenized_line(l, path, k) for k, l in enumerate(lines, 1)]
+    recs = [Sentence(tokens=tuple(t), tags=("O",) * len(t), scheme="bioes", origin=f"{path}:{k}")
+            for k, t in enumerate(token_lists, 1) if t]
+    if not recs:
+      raise InputError("no sentence to tag (every line is empty)", path)
+    return recs, ([l for l, t in zip(lines, token_lists) if t] if fmt == "text" else None), False
+  if TASK_FORMAT[task] != fmt:
+    raise InputError(f"--input-format={fmt} is not the {task} format ({TASK_FORMAT[task]}); the run was "
+                     f"trained for {task}")
+  if fmt == "conll":
+    from mtlws_jax.data import conll
+    recs = conll.read(path)
+  elif fmt == "absa":
+    from mtlws_jax.data import absa
+    recs = absa.read(path)
+  else:
+    from mtlws_jax.data import upb
+    recs = upb.read(path)
+  gold = any(t != "O" for s in recs for t in s.tags)
+  return recs, None, gold
+
+
+def _char_offsets(line: str, tokens: Sequence[str]) -> list[tuple[int, int] | None]:
+  """Where each token sits in its line (None when tokenization changed its characters)."""
+  out, pos = [], 0
+  for t in tokens:
+    k = line.find(t, pos)
+    if k < 0:
+      out.append(None)
+      continue
+    out.append((k, k + len(t)))
+    pos = k + len(t)
+  return out
+
+
+def spans_json(sent: Sentence, tags: Sequence[str], line: str | None) -> dict:
+  from mtlws_jax.data import schemes
+  from mtlws_jax.eval import metrics
+  rec = {"tokens": list(sent.tokens), "tags": list(tags)}
+  if line is not None:
+    rec["text"] = line
+  offsets = _char_offsets(line, sent.tokens) if line is not None else None
+  spans = []
+  if sent.predicate is not None:  # SRL: (argument head, role) of the given predicate
+    rec["predicate"] = sent.predicate
+    for _, j, role in sorted(metrics.srl_arguments(sent.predicate, tags)):
+      spans.append({"text": sent.tokens[j], "start": j, "end": j + 1, "label": role})
+  else:
+    for sp in schemes.tags_to_spans(tags, "bioes"):
+      span = {"text": " ".join(sent.tokens[sp.start:sp.end]), "start": sp.start, "end": sp.end, "label": sp.label}
+      if offsets and offsets[sp.start] and offsets[sp.end - 1]:
+        span["char_start"], span["char_end"] = offsets[sp.start][0], offsets[sp.end - 1][1]
+        span["text"] = line[span["char_start"]:span["char_end"]]
+      spans.append(span)
+  rec["spans"] = spans
+  return rec
+
+
+def tag(saved, records: Sequence[Sentence], *, batch_size: int = 64, progress: bool = True) -> list[list[str]]:
+  """Predicted tags (the training scheme) for every word of every record."""
+  import jax
+  from mtlws_jax.data import encode, tasks
+  from mtlws_jax.models.tagger import split_tagger
+  from mtlws_jax.train import steps
+  cfg = saved.config["data"]
+  tags = saved.tags
+  tag_to_id = {t: i for i, t in enumerate(tags)}
+  pos = saved.labels.get("pos") or []
+  enc_records = tasks.for_encoding(records, tag_to_id)
+  if pos:  # UPOS values the model never saw are read as unknown ("_" if it knows it, else dropped)
+    known = set(pos)
+    fallback = "_" if "_" in known else pos[0]
+    enc_records = [s.replace(extra={**s.extra, "pos": tuple(p if p in known else fallback for p in s.extra["pos"])})
+                   if "pos" in s.extra and not set(s.extra["pos"]) <= known else s for s in enc_records]
+  try:
+    feats = encode.encode(enc_records, saved.tokenizer, tag_to_id, max_length=cfg["max_length"], stride=cfg["stride"],
+                          pos_to_id={p: i for i, p in enumerate(pos)} if pos else None)
+  except ValueError as e:
+    raise InputError(f"cannot encode the input: {e}") from None
+  _, params, apply_fn = split_tagger(saved.model)
+  eval_step = steps.make_eval_step(apply_fn)
+  params = jax.tree.map(jax.numpy.asarray, params)
+  batches = list(encode.batches(feats, batch_size, shuffle=False, pad_multiple=cfg.get("pad_multiple", 32),
+                                fill_last=True))
+  if progress:
+    from tqdm import tqdm
+    batches_iter = tqdm(batches, desc="tagging", unit="batch", leave=False, file=sys.stderr)
+  else:
+    batches_iter = batches
+  preds = [jax.device_get(eval_step(params, b)["pred_ids"]) for b in batches_iter]
+  sizes = [0] * len(records)
+  for f in feats:
+    sizes[f.example_id] = f.num_words
+  ids = encode.merge_predictions(batches, preds, len(records), num_words=sizes)
+  return [[tags[i] for i in row] for row in ids]
+
+
+def merge_touching(tags: Sequence[str]) -> list[str]:
+  """BIOES tags with touching spans of one label joined: the T-X (ot) format cannot separate
+  them, and a reader of the file would see one aspect anyway."""
+  from mtlws_jax.data import schemes
+  spans = []
+  for sp in schemes.tags_to_spans(tags, "bioes"):
+    if spans and spans[-1].end == sp.start and spans[-1].label == sp.label:
+      spans[-1] = schemes.Span(sp.label, spans[-1].start, sp.end)
+    else:
+      spans.append(sp)
+  return schemes.spans_to_tags(spans, len(tags), "bioes")
+
+
+def write_output(path: str, fmt: str, records: Sequence[Sentence], pred: Sequence[Sequence[str]],
+                 lines: list[str] | None, out_format: str) -> None:
+  from mtlws_jax.data import schemes, textfile
+  if out_format == "jsonl":
+    text = "".join(json.dumps(spans_json(s, p, lines[k] if lines else None), ensure_ascii=False) + "\n"
+                   for k, (s, p) in enumerate(zip(records, pred)))
+    textfile.write_text(path, text)
+    return
+  if fmt in ("text", "tokens", "conll"):
+    from mtlws_jax.data import conll
+    out = []
+    for s, p in zip(records, pred):
+      scheme = s.scheme if fmt == "conll" else "bioes"
+      tags, _ = schemes.convert(p, "bioes", scheme) if scheme != "bioes" else (list(p), 0)
+      if fmt == "conll":
+        out.append(s.replace(tags=tuple(tags)))
+      else:
+        out.append(Sentence(tokens=s.tokens, tags=tuple(tags), scheme="bioes", meta={"sep": " "}))
+    conll.write(path, out)
+  elif fmt == "absa":
+    from mtlws_jax.data import absa
+    absa.write(path, [s.replace(tags=tuple(merge_touching(p))) for s, p in zip(records, pred)])
+  else:
+    from mtlws_jax.data import upb
+    upb.write(path, [s.replace(tags=tuple(p)) for s, p in zip(records, pred)])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  p = argument_parser(prog="python -m mtlws_jax.predict", description=__doc__.split("\n")[0])
+  p.add_argument("--workdir", required=True, help="a run.py workdir")
+  p.add_argument("--run", help="model id as in runs/ (e.g. mtl_ws, target_only-es); default: best English dev F1")
+  p.add_argument("--seed", type=int, help="default: the best seed of the run")
+  p.add_argument("--input", required=True)
+  p.add_argument("--output", required=True)
+  p.add_argument("--input-format", choices=INPUT_FORMATS, help="default: the task's format (conll, absa, upb)")
+  p.add_argument("--lang", default="en", help="language of text input (sacremoses tokenizer rules)")
+  p.add_argument("--format", default="task", choices=("task", "jsonl"), help="output format")
+  p.add_argument("--batch-size", type=int, default=64)
+  p.add_argument("--no-progress", action="store_true")
+  args = p.parse_args(argv)
+  if args.batch_size < 1:
+    p.error(f"--batch-size must be >= 1, got {args.batch_size}")
+  check_output(args.output, args.input, what="--output")
+  from mtlws_jax import saved as saved_lib
+  run = saved_lib.load(args.workdir, args.run, args.seed)
+  fmt = args.input_format or TASK_FORMAT[run.task]
+  records, lines, gold = read_input(args.input, fmt, run.task, args.lang)
+  from mtlws_jax.data import tasks
+  scheme = tasks.TRAIN_SCHEME[run.task]
+  in_scheme = tasks.to_scheme(records, scheme, args.input)  # e.g. IOB2 files -> BIOES, as in training
+  pred = tag(run, in_scheme, batch_size=args.batch_size, progress=not args.no_progress)
+  write_output(args.output, fmt, records, pred, lines, args.format)
+  summary = {"run": run.model_id, "seed": run.seed, "step": run.step, "english_dev_f1": round(100 * run.result["english_dev"], 2),
+             "sentences": len(records), "output": args.output}
+  if gold:
+    got = tasks.score(run.task, in_scheme, pred)
+    summary.update({k: round(100 * got[k], 2) for k in ("precision", "recall", "f1")},
+                   n_gold=got["n_gold"], n_pred=got["n_pred"])
+  print(json.dumps(summary, indent=2))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main_guard(main)())

@@ -1,0 +1,116 @@
+"""A finished run in use: predict tags new text and files (same F1 as the experiment), export
+writes a Hugging Face folder that transformers' PyTorch pipeline runs with the same tags."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import _tiny_absa as T
+from mtlws_jax import experiment
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+  root = tmp_path_factory.mktemp("predict")
+  data, model = T.make_data(root / "data"), T.make_model(root / "model")
+  work = root / "work"
+  experiment.run(T.tiny_config(data, model, method="zero_shot,target_only"), work, out=io.StringIO())
+  return data, work, root
+
+
+def _cli(*args):
+  env = dict(os.environ, PYTHONPATH=str(ROOT))
+  return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_gold_files_score_as_in_the_experiment(finished):
+  data, work, root = finished
+  for run, lang in (("target_only-es", "es"), ("zero_shot", "fr")):
+    src = data / "absa" / "XABSA" / f"gold-{lang}-test.txt"
+    out = root / f"{run}.txt"
+    p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--run={run}", "--seed=0", f"--input={src}",
+             f"--output={out}", "--no-progress")
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout)
+    res = json.loads((work / "runs" / run / "seed0" / "result.json").read_text())
+    assert got["f1"] == round(100 * res["target_test"][lang]["f1"], 2)
+    assert (got["n_gold"], got["n_pred"]) == (res["target_test"][lang]["n_gold"], res["target_test"][lang]["n_pred"])
+    from mtlws_jax.data import absa
+    assert [s.tokens for s in absa.read(out)] == [s.tokens for s in absa.read(src)]  # every word, in order
+
+
+def test_default_run_is_the_best_on_english_dev(finished):
+  from mtlws_jax import saved
+  _, work, _ = finished
+  runs = saved.finished_runs(work)
+  best = max(runs, key=lambda r: r[2]["english_dev"])
+  assert saved.pick(work)[:2] == best[:2]
+
+
+def test_raw_text_to_jsonl_spans_and_long_sentences(finished):
+  _, work, root = finished
+  text = root / "new.txt"
+  long = " ".join(["the pizza was great"] * 20)  # 80 words: beyond max_length=32, windowed
+  text.write_text(f"The pizza was great, but the service is awful!\n\n{long}\n", encoding="utf-8")
+  p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={text}", "--input-format=text", "--lang=en",
+           f"--output={root}/new.jsonl", "--format=jsonl", "--no-progress")
+  assert p.returncode == 0, p.stderr[-3000:]
+  recs = [json.loads(l) for l in (root / "new.jsonl").read_text().splitlines()]
+  assert len(recs) == 2  # the empty line holds no sentence
+  assert recs[0]["tokens"] == ["The", "pizza", "was", "great", ",", "but", "the", "service", "is", "awful", "!"]
+  assert len(recs[1]["tags"]) == 80  # nothing dropped
+  for r in recs:
+    for sp in r["spans"]:
+      assert sp["text"] == r["text"][sp["char_start"]:sp["char_end"]] == " ".join(r["tokens"][sp["start"]:sp["end"]])
+      assert sp["label"] in ("POS", "NEG", "NEU")
+  assert any(sp["text"] == "pizza" for sp in recs[1]["spans"])  # the fixture's aspect word is learned
+
+
+def test_export_runs_in_transformers_with_the_same_tags(finished):
+  import numpy as np
+  import torch
+  from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+  _, work, root = finished
+  hf = root / "hf"
+  p = _cli("mtlws_jax.export", f"--workdir={work}", "--run=zero_shot", f"--out={hf}")
+  assert p.returncode == 0, p.stderr[-3000:]
+  cfg = json.loads((hf / "config.json").read_text())
+  assert cfg["architectures"] == ["BertForTokenClassification"] and "S-POS" in cfg["label2id"]
+  sentences = {"en": ["the pizza was great", "this staff is awful"], "es": ["el servicio era horrible", "la pizza es genial"]}
+  lines = [s for v in sentences.values() for s in v]
+  text = root / "two_langs.txt"
+  text.write_text("\n".join(lines) + "\n")
+  p = _cli("mtlws_jax.predict", f"--workdir={work}", "--run=zero_shot", f"--input={text}", "--input-format=tokens",
+           f"--output={root}/ours.jsonl", "--format=jsonl", "--no-progress")
+  assert p.returncode == 0, p.stderr[-3000:]
+  ours = [json.loads(l)["tags"] for l in (root / "ours.jsonl").read_text().splitlines()]
+  tok = AutoTokenizer.from_pretrained(hf)
+  model = AutoModelForTokenClassification.from_pretrained(hf).eval()
+  tagger = pipeline("token-classification", model=model, tokenizer=tok)
+  for line, want in zip(lines, ours):
+    words = line.split()
+    enc = tok(words, is_split_into_words=True, return_tensors="pt")
+    with torch.no_grad():
+      ids = model(**enc).logits.argmax(-1)[0].numpy()
+    firsts = {w: i for i, w in reversed(list(enumerate(enc.word_ids()))) if w is not None}
+    torch_tags = [model.config.id2label[int(ids[firsts[w]])] for w in range(len(words))]
+    assert torch_tags == want, (line, torch_tags, want)
+    by_pipeline = {e["word"]: e["entity"] for e in tagger(line)}  # the pipeline agrees on whole-word tokens
+    for w, t in zip(words, want):
+      if t != "O" and len(tok.tokenize(w)) == 1:
+        assert by_pipeline.get(w) == t, (line, w, by_pipeline)
+  assert np.any([t != "O" for tags in ours for t in tags])
+  # a used folder is refused; an unknown run is named
+  p = _cli("mtlws_jax.export", f"--workdir={work}", f"--out={hf}")
+  assert p.returncode == 1 and "not an empty folder" in p.stderr
+  p = _cli("mtlws_jax.export", f"--workdir={work}", "--run=nope", f"--out={root}/hf2")
+  assert p.returncode == 1 and "no finished run nope" in p.stderr and "zero_shot seed 0" in p.stderr
