@@ -74,7 +74,7 @@ def run_jax(args, seed: int) -> dict:
   _, params, apply_fn = split_tagger(model)
   opt = optim.make_optimizer(args.lr, schedule="linear", warmup_steps=int(args.warmup_frac * args.steps),
                              total_steps=args.steps, clip_norm=1.0, weight_decay=0.01,
-                             decay_mask=args.decay_mask)
+                             decay_mask=args.decay_mask, head_lr_scale=args.head_lr_scale)
   apply_fn, opt = frozen(apply_fn, opt, params, args.freeze)
   step = steps.make_train_step(apply_fn, opt)
   eval_step = steps.make_eval_step(apply_fn)
@@ -109,8 +109,14 @@ def run_torch(args, seed: int) -> dict:
     if rx and rx.search(n.replace(".", "/")):
       p.requires_grad_(False)
   no_decay = lambda n: args.decay_mask == "no_bias_norm" and (n.endswith("bias") or "LayerNorm" in n)
-  groups = [{"params": [p for n, p in named if not no_decay(n)], "weight_decay": 0.01},
-            {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0}]
+  head = lambda n: n.startswith("classifier.")
+  groups = [{"params": [p for n, p in named if not no_decay(n) and not head(n)], "weight_decay": 0.01},
+            {"params": [p for n, p in named if no_decay(n) and not head(n)], "weight_decay": 0.0},
+            {"params": [p for n, p in named if not no_decay(n) and head(n)], "weight_decay": 0.01,
+             "lr": args.lr * args.head_lr_scale},
+            {"params": [p for n, p in named if no_decay(n) and head(n)], "weight_decay": 0.0,
+             "lr": args.lr * args.head_lr_scale}]
+  groups = [g for g in groups if g["params"]]
   opt = torch.optim.AdamW(groups, lr=args.lr, eps=1e-8)
   sched = get_linear_schedule_with_warmup(opt, int(args.warmup_frac * args.steps), args.steps)
   t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
@@ -153,6 +159,7 @@ def main() -> None:
   ap.add_argument("--lr", type=float, default=2e-4)
   ap.add_argument("--warmup-frac", type=float, default=0.1)
   ap.add_argument("--decay-mask", default="no_bias_norm", choices=("all", "no_bias_norm"))
+  ap.add_argument("--head-lr-scale", type=float, default=1.0, help="the classifier's rate as a multiple of --lr")
   ap.add_argument("--freeze", default="", help="regex over parameter paths kept fixed (e.g. word_embeddings)")
   ap.add_argument("--max-length", type=int, default=128)
   ap.add_argument("--out", default="")

@@ -100,6 +100,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.grad_clip_norm = 0.0     # global-norm clipping (0 = off)
   c.train.weight_decay = 0.0
   c.train.weight_decay_mask = "all"  # all | no_bias_norm (biases and LayerNorm scales undecayed)
+  c.train.head_lr_scale = 1.0      # the new classifier head steps at this multiple of the rate
   c.train.freeze = ""              # regex over parameter paths kept fixed (e.g. "word_embeddings")
   c.train.batch_size = 8
   c.train.eval_batch_size = 32
@@ -237,4 +238,56 @@ def cpu_reproduction(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.warmup.strategy = "loop"       # one language at a time: the least memory on a CPU
   c.log_every = 25
   c.checkpoint_every = 250         # one checkpoint per model, at its end (~0.5 GB each write)
+  return c
+
+
+# Warmup variants of the study (issue 11): the paper's literal update beside the readings that move
+# the model, all on one grid with one pairing (mtlws_jax/plan.py). Z, K and beta are shared, so
+# every variant costs the same Z x K x |L| inner SGD steps, and the "equal steps" rows train
+# ZERO-SHOT and MTL that many steps longer.
+STUDY_VARIANTS = {
+    "ws_eq7": dict(method="mtl_ws", label="MTL-WS (Eq. 7, sgd 5e-5)", warmup=dict(outer="sgd", gamma=5e-5)),
+    "ws_adam": dict(method="mtl_ws", label="MTL-WS (adam 5e-5)", warmup=dict(outer="adam", gamma=5e-5)),
+    "ws_reptile": dict(method="mtl_ws", label="MTL-WS (Reptile, sgd 1.0)", warmup=dict(outer="sgd", gamma=1.0)),
+    "ws_nesterov": dict(method="mtl_ws", label="MTL-WS (Nesterov 0.7/0.9)",
+                        warmup=dict(outer="nesterov", gamma=0.7, outer_momentum=0.9)),
+    "zs_eq": dict(method="zero_shot", label="ZERO-SHOT (equal steps)", equal_steps_to="ws_reptile"),
+    "mtl_eq": dict(method="mtl", label="MTL (equal steps)", equal_steps_to="ws_reptile"),
+}
+
+
+def cpu_study(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The warmup study's CPU budget (configs/study_*_cpu.py): all 12 e5-small layers, 3 paired seeds.
+
+  The standard fine-tuning recipe (AdamW, 10% linear warmup then linear decay, clipping at 1.0, no
+  decay on biases and LayerNorm, random batches) with the classifier head at 10x the rate, word
+  embeddings frozen (Adam over 250k x 384 rows would double the step on this CPU), batch 8,
+  selection on the full English dev set; warmup Z=10 x K=5 steps (beta 1e-3, the paper's) per
+  target language. Rows: ZERO-SHOT, MTL, the four warmups of STUDY_VARIANTS, and ZERO-SHOT / MTL
+  trained Z x K x |L| steps longer.
+  """
+  c.seeds = (0, 1, 2)
+  c.method = "zero_shot,mtl," + ",".join(STUDY_VARIANTS)
+  c.variants = ml_collections.ConfigDict(STUDY_VARIANTS)
+  c.model.name = "e5-small"
+  c.model.num_layers = 0
+  c.train.freeze = "word_embeddings"
+  c.train.learning_rate = 1e-4
+  c.train.head_lr_scale = 10.0
+  c.train.lr_schedule = "linear"
+  c.train.grad_clip_norm = 1.0
+  c.train.weight_decay = 0.01
+  c.train.weight_decay_mask = "no_bias_norm"
+  c.train.batch_size = 8
+  c.train.eval_batch_size = 64
+  c.data.train_order = "random"
+  c.data.pad_multiple = 32
+  c.selection.score_target_dev = False
+  c.selection.curve_every = 50
+  c.warmup.epochs = 10
+  c.warmup.steps = 5
+  c.warmup.beta = 1e-3
+  c.warmup.strategy = "loop"       # one language at a time: the least memory on a CPU
+  c.warmup.measure_loss = True
+  c.log_every = 25
   return c

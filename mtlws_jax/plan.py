@@ -179,6 +179,13 @@ def _check_train(t: Mapping[str, Any], where: str) -> None:
   for k in ("grad_clip_norm", "weight_decay"):
     if not isinstance(t[k], (int, float)) or t[k] < 0:
       raise InputError(f"{where}.{k} must be >= 0 (0 = off), got {t[k]!r}")
+  from mtlws_jax.train import optim as optim_lib
+  if t.get("weight_decay_mask", "all") not in optim_lib.DECAY_MASKS:
+    raise InputError(f"{where}.weight_decay_mask must be one of {', '.join(optim_lib.DECAY_MASKS)}, "
+                     f"got {t['weight_decay_mask']!r}")
+  scale = t.get("head_lr_scale", 1.0)
+  if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
+    raise InputError(f"{where}.head_lr_scale must be a positive number, got {scale!r}")
 
 
 def parse_rows(spec: str | Sequence[str], variants: Sequence[str]) -> list[str]:

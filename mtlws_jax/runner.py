@@ -200,6 +200,9 @@ def train_run(bench: Bench, row: plan.Row, run: methods_lib.Run, seed: int, para
     workdir_lib.save_predictions(folder, preds, digests)
     (folder / "timing.json").write_text(json.dumps({"seconds": time.perf_counter() - tic}) + "\n")
     workdir_lib.write_json(folder / "result.json", result)
+    # A finished run needs only its selected parameters (predict, export): the latest state
+    # (parameters and Adam moments, about twice the model) was for resuming.
+    shutil.rmtree(folder / "checkpoints" / "latest", ignore_errors=True)
   return result
 
 

@@ -63,7 +63,7 @@ def test_all_methods_produce_results_tables_and_plots(finished):
     assert res["best_step"] in (16, 24, 32)  # selection: every 8 steps from step 16 on
     lines = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines if "dev_f1" in l] == [8, 16, 24, 32]
-    assert (run_dir / "checkpoints" / "latest").is_dir()
+    assert (run_dir / "checkpoints" / "best").is_dir() and not (run_dir / "checkpoints" / "latest").exists()
     saved = workdir.read_predictions(run_dir)
     assert set(saved["splits"]) == {"en_dev"} | {f"{k}:{l}" for k in ("test", "dev") for l in res["target_test"]}
     assert len(saved["splits"]["en_dev"]) == 6

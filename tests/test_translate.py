@@ -106,3 +106,37 @@ def test_translate_cli_rejects_tabs(tmp_path, capsys):
   with pytest.raises(SystemExit):
     main_guard(T.main)([f"--src={src}", f"--model={tmp_path}", f"--out={tmp_path / 'o'}"])
   assert "s.txt:2: line contains a tab" in capsys.readouterr().err
+
+
+def _apertium_modes() -> set[str]:
+  import shutil
+  import subprocess
+  if not shutil.which("apertium"):
+    return set()
+  p = subprocess.run(["apertium", "-l"], capture_output=True, text=True)
+  return {l.strip() for l in (p.stdout + p.stderr).splitlines() if l.strip()}
+
+
+@pytest.mark.skipif("eng-spa" not in _apertium_modes(), reason="apertium with apertium-eng-spa not installed")
+def test_apertium_translates_offline_with_its_pivot_named(tmp_path):
+  import json
+  import subprocess
+  import sys
+  src = tmp_path / "src.txt"
+  src.write_text("John Smith works for the European Commission .\nThe pizza was great , but the service is awful !\n")
+  run = lambda *a: subprocess.run([sys.executable, "-m", "mtlws_jax.projection.translate", "--backend=apertium",
+                                   f"--src={src}", *a], capture_output=True, text=True)
+  p = run(f"--out={tmp_path}/es.txt")
+  assert p.returncode == 0, p.stderr
+  got = json.loads(p.stdout)
+  assert got["translator"] == "apertium eng-spa" and got["translated"] == 2
+  es = (tmp_path / "es.txt").read_text().splitlines()
+  assert len(es) == 2 and "Comisión" in es[0] and es[1].split()[:2] == ["La", "pizza"]
+  again = json.loads(run(f"--out={tmp_path}/es2.txt", f"--cache={tmp_path}/es.txt.cache.sqlite").stdout)
+  assert again["translated"] == 0 and again["reused"] == 2  # the cache answers
+  if "es-pt" in _apertium_modes():
+    p = run(f"--out={tmp_path}/pt.txt", "--tgt-lang=pt")
+    assert p.returncode == 0 and json.loads(p.stdout)["translator"] == "apertium eng-spa -> es-pt"
+    assert "Comissão" in (tmp_path / "pt.txt").read_text()
+  p = run(f"--out={tmp_path}/xx.txt", "--tgt-lang=ja")
+  assert p.returncode == 1 and "no Apertium route from 'en' to 'ja'" in p.stderr

@@ -10,9 +10,13 @@ Two translators with one interface, `translate(list of token lists) -> list of t
   sacremoses. A `TranslationCache` (sqlite) keyed by model, settings and source text means no
   sentence is translated twice, across calls and runs; duplicates within a call go once.
 
+- `ApertiumTranslator`: Apertium, the rule-based offline translator of Debian (en->es, and through
+  Spanish en->pt/it/fr/ca); the pivot chain is named in the output.
+
 CLI (writes the tokenized translations `python -m mtlws_jax.projection` takes as --tgt-tokens):
   python -m mtlws_jax.projection.translate --src=FILE [--src-format=tokens|conll|absa|upb]
-      --model=PATH --out=FILE [--cache=FILE.sqlite] [--src-lang=en --tgt-lang=es] [--batch-size=16]
+      (--backend=apertium | --model=PATH) --out=FILE [--cache=FILE.sqlite] [--src-lang=en --tgt-lang=es]
+      [--batch-size=16]
 """
 
 from __future__ import annotations
@@ -169,12 +173,103 @@ class Seq2SeqTranslator:
     return [tokenize(t, self.tgt_lang) for t in self.translate_text(texts)]
 
 
+class ApertiumTranslator:
+  """Apertium, the rule-based offline translator Debian ships (`apt-get install apertium
+  apertium-eng-spa`; more pairs: apertium-es-pt, apertium-spa-ita, apertium-fr-es,
+  apertium-spa-cat). English reaches Spanish directly and Portuguese, Italian, French and
+  Catalan by pivoting through Spanish (each hop is a separate Apertium mode; the chain is named
+  in `name`). Rough next to a neural system, but real and fast. Unknown words are passed
+  through unmarked (`-u`). Lines go through one Apertium process per hop, one sentence per line.
+  """
+
+  PAIRS = {("en", "es"): "eng-spa", ("es", "en"): "spa-eng", ("es", "pt"): "es-pt", ("pt", "es"): "pt-es",
+           ("es", "it"): "spa-ita", ("it", "es"): "ita-spa", ("es", "fr"): "es-fr", ("fr", "es"): "fr-es",
+           ("es", "ca"): "spa-cat", ("ca", "es"): "cat-spa"}
+  PACKAGES = {"eng-spa": "apertium-eng-spa", "spa-eng": "apertium-eng-spa", "es-pt": "apertium-es-pt",
+              "pt-es": "apertium-es-pt", "spa-ita": "apertium-spa-ita", "ita-spa": "apertium-spa-ita",
+              "es-fr": "apertium-fr-es", "fr-es": "apertium-fr-es", "spa-cat": "apertium-spa-cat",
+              "cat-spa": "apertium-spa-cat"}
+
+  def __init__(self, src_lang: str = "en", tgt_lang: str = "es", *, cache: "TranslationCache | None" = None,
+               executable: str = "apertium"):
+    import shutil
+    self.src_lang, self.tgt_lang, self.cache = src_lang, tgt_lang, cache
+    self.executable = shutil.which(executable)
+    if self.executable is None:
+      raise InputError("the apertium translator is not installed (Debian: apt-get install apertium "
+                       "apertium-eng-spa)")
+    self.modes = self.chain(src_lang, tgt_lang)
+    installed = self.installed_modes()
+    for m in self.modes:
+      if m not in installed:
+        raise InputError(f"the Apertium pair {m} is not installed (apt-get install {self.PACKAGES[m]}); "
+                         f"installed: {', '.join(sorted(installed)) or 'none'}")
+    self.name = "apertium " + " -> ".join(self.modes)
+    self.model_id, self.settings, self.generated = self.name, json.dumps({"unknown": "unmarked"}), 0
+
+  @classmethod
+  def chain(cls, src: str, tgt: str) -> list[str]:
+    if (src, tgt) in cls.PAIRS:
+      return [cls.PAIRS[(src, tgt)]]
+    if (src, "es") in cls.PAIRS and ("es", tgt) in cls.PAIRS:
+      return [cls.PAIRS[(src, "es")], cls.PAIRS[("es", tgt)]]
+    pairs = sorted({f"{a}-{b}" for a, b in cls.PAIRS})
+    raise InputError(f"no Apertium route from {src!r} to {tgt!r} (direct or through Spanish); pairs: {', '.join(pairs)}")
+
+  def installed_modes(self) -> set[str]:
+    import subprocess
+    p = subprocess.run([self.executable, "-l"], capture_output=True, text=True)
+    got = {l.strip() for l in (p.stdout + p.stderr).splitlines() if l.strip() and " " not in l.strip()}
+    if not got:  # older apertium: read the modes folder
+      import glob
+      got = {os.path.basename(m)[:-5] for m in glob.glob("/usr/share/apertium/modes/*.mode")}
+    return got
+
+  def _run(self, mode: str, texts: list[str]) -> list[str]:
+    import subprocess
+    text = "".join(t.replace("\n", " ") + "\n" for t in texts)
+    p = subprocess.run([self.executable, "-u", mode], input=text, capture_output=True, text=True)
+    if p.returncode:
+      raise InputError(f"apertium {mode} failed: {p.stderr.strip()[:300]}")
+    out = p.stdout.split("\n")
+    if out and out[-1] == "":
+      out.pop()
+    if len(out) != len(texts):  # never pair a translation with the wrong sentence
+      raise InputError(f"apertium {mode} returned {len(out)} lines for {len(texts)}")
+    return [o.strip() for o in out]
+
+  def translate_text(self, texts: Sequence[str]) -> list[str]:
+    unique = list(dict.fromkeys(texts))
+    known = self.cache.get_many(self.model_id, self.settings, unique) if self.cache is not None else {}
+    todo = [t for t in unique if t not in known and t]
+    if todo:
+      out = todo
+      for mode in self.modes:
+        out = self._run(mode, out)
+      new = dict(zip(todo, out))
+      self.generated += len(todo)
+      if self.cache is not None:
+        self.cache.put_many(self.model_id, self.settings, new)
+      known.update(new)
+    known.setdefault("", "")
+    return [known[t] for t in texts]
+
+  def translate(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    for k, s in enumerate(sentences):
+      A.check_tokens(s, line=k + 1, what="source sentence")
+    texts = [detokenize(s, self.src_lang) for s in sentences]
+    return [tokenize(t, self.tgt_lang) for t in self.translate_text(texts)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   p = argument_parser(prog="python -m mtlws_jax.projection.translate", description=__doc__.split("\n")[0])
   p.add_argument("--src", required=True)
   p.add_argument("--src-format", default="tokens", choices=("tokens", "conll", "absa", "upb"),
                  help="tokens: one tokenized sentence per line; else a labelled file whose words are read")
-  p.add_argument("--model", required=True, help="folder of a transformers seq2seq model and its tokenizer")
+  p.add_argument("--backend", default="transformers", choices=("transformers", "apertium"),
+                 help="transformers: a seq2seq model folder (--model); apertium: the offline rule-based "
+                 "translator (Debian packages; en->es, and es->pt/it/fr/ca, so en->those through es)")
+  p.add_argument("--model", help="transformers backend: folder of a seq2seq model and its tokenizer")
   p.add_argument("--out", required=True, help="tokenized translations, one per line")
   p.add_argument("--cache", help="sqlite cache file (default: OUT.cache.sqlite)")
   p.add_argument("--src-lang", default="en")
@@ -195,23 +290,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mtlws_jax.projection.__main__ import _source
     task = {"conll": "ner", "absa": "absa", "upb": "srl"}[args.src_format]
     src = [list(s) for s in _source(task, args.src_format, args.src)[1]]
-  if not os.path.isdir(args.model) or not os.path.isfile(os.path.join(args.model, "config.json")):
-    raise InputError("not a transformers model folder (no config.json; it needs the weights and "
-                     "tokenizer files too)", args.model)
-  _check_device(args.device)
+  if args.backend == "transformers":
+    if not args.model:
+      p.error("--model is needed with --backend=transformers")
+    if not os.path.isdir(args.model) or not os.path.isfile(os.path.join(args.model, "config.json")):
+      raise InputError("not a transformers model folder (no config.json; it needs the weights and "
+                       "tokenizer files too)", args.model)
+    _check_device(args.device)
+  elif args.model:
+    p.error("--model is for --backend=transformers")
   try:
     cache = TranslationCache(cache_path)
   except sqlite3.Error as e:
     raise InputError(f"cannot open the translation cache ({e}); give another --cache", cache_path) from None
-  try:
-    tr = Seq2SeqTranslator(args.model, src_lang=args.src_lang, tgt_lang=args.tgt_lang, batch_size=args.batch_size,
-                           num_beams=args.num_beams, cache=cache, device=args.device)
-  except (OSError, ValueError) as e:  # transformers: missing or unreadable tokenizer / weights files
-    raise InputError(f"cannot load the translation model: {str(e).splitlines()[0]}", args.model) from None
+  if args.backend == "apertium":
+    tr = ApertiumTranslator(args.src_lang, args.tgt_lang, cache=cache)
+  else:
+    try:
+      tr = Seq2SeqTranslator(args.model, src_lang=args.src_lang, tgt_lang=args.tgt_lang, batch_size=args.batch_size,
+                             num_beams=args.num_beams, cache=cache, device=args.device)
+    except (OSError, ValueError) as e:  # transformers: missing or unreadable tokenizer / weights files
+      raise InputError(f"cannot load the translation model: {str(e).splitlines()[0]}", args.model) from None
   out = tr.translate(src)
   A.write_tokenized(args.out, out)
   empty = [k + 1 for k, (s, t) in enumerate(zip(src, out)) if s and not t]
-  print(json.dumps({"sentences": len(src), "translated": tr.generated, "reused": len(src) - tr.generated,
+  translator = tr.name if args.backend == "apertium" else f"transformers {args.model}"
+  print(json.dumps({"translator": translator, "sentences": len(src), "translated": tr.generated,
+                    "reused": len(src) - tr.generated,
                     "empty_outputs": len(empty), "first_empty_lines": empty[:10], "out": args.out,
                     "cache": cache.path}, indent=2))
   cache.close()

@@ -95,13 +95,17 @@ def no_bias_norm_mask(params: Any) -> Any:
 
 def make_optimizer(learning_rate: float, *, schedule: str = "constant", warmup_steps: int = 0,
                    total_steps: int | None = None, clip_norm: float | None = None,
-                   weight_decay: float = 0.0, decay_mask: str = "all") -> optax.GradientTransformation:
+                   weight_decay: float = 0.0, decay_mask: str = "all",
+                   head_lr_scale: float = 1.0) -> optax.GradientTransformation:
   """Adam (AdamW when weight_decay > 0) with an optional schedule and global-norm clipping.
 
   decay_mask: "all" decays every parameter, "no_bias_norm" leaves biases and LayerNorm scales
-  undecayed (the standard recipe). The chain starts with `step_counter()` so
-  `step_of(opt_state)` gives the step.
+  undecayed (the standard recipe). head_lr_scale: the parameters outside "encoder" (the new
+  classifier, SRL predicate/POS embeddings) step at this multiple of the rate. The chain starts
+  with `step_counter()` so `step_of(opt_state)` gives the step.
   """
+  if head_lr_scale <= 0:
+    raise ValueError(f"head lr scale must be positive, got {head_lr_scale}")
   if decay_mask not in DECAY_MASKS:
     raise ValueError(f"unknown weight decay mask {decay_mask!r}; expected one of {DECAY_MASKS}")
   lr = make_schedule(learning_rate, schedule=schedule, warmup_steps=warmup_steps,
@@ -116,7 +120,16 @@ def make_optimizer(learning_rate: float, *, schedule: str = "constant", warmup_s
                              mask=no_bias_norm_mask if decay_mask == "no_bias_norm" else None))
   else:
     parts.append(optax.adam(lr))
+  if head_lr_scale != 1.0:  # after Adam: a plain multiple of each head update
+    parts.append(optax.masked(optax.scale(head_lr_scale), head_mask))
   return optax.chain(*parts)
+
+
+def head_mask(params: Any) -> Any:
+  """True on the parameters a pretrained checkpoint does not have (everything but "encoder")."""
+  if not isinstance(params, Mapping):
+    return jax.tree.map(lambda _: False, params)
+  return {k: jax.tree.map(lambda _, k=k: k != "encoder", v) for k, v in params.items()}
 
 
 def _get(cfg: Mapping[str, Any] | Any, key: str, default: Any) -> Any:
@@ -142,7 +155,8 @@ def optimizer_from_config(cfg: Mapping[str, Any] | Any) -> optax.GradientTransfo
       total_steps=_get(cfg, "max_steps", None),
       clip_norm=_get(cfg, "grad_clip_norm", None),
       weight_decay=float(_get(cfg, "weight_decay", 0.0) or 0.0),
-      decay_mask=_get(cfg, "weight_decay_mask", "all") or "all")
+      decay_mask=_get(cfg, "weight_decay_mask", "all") or "all",
+      head_lr_scale=float(_get(cfg, "head_lr_scale", 1.0) or 1.0))
 
 
 def make_outer_optimizer(name: str = "sgd", gamma: float = 5e-5, *,
