@@ -13,8 +13,8 @@ from mtlws_jax import distributed
 METHODS = ("zero_shot", "target_only", "bilingual", "mtl", "mtl_ws")
 
 BACKBONES = {
-    # Hugging Face names of the paper's checkpoints (footnote 6). Nothing is downloaded: the
-    # folder is looked up in $MTLWS_CACHE/<name> or ~/.cache/mtlws_jax/<name>, or given as model.path.
+    # Hugging Face names of the paper's checkpoints (footnote 6): looked up in $MTLWS_CACHE/<name>,
+    # ~/.cache/mtlws_jax/<name> and the HF cache, else downloaded (models/locate.py), or model.path.
     "mbert": "bert-base-multilingual-cased",
     "xlmr": "xlm-roberta-base",
 }
@@ -85,7 +85,9 @@ def base_config() -> ml_collections.ConfigDict:
                                    # less padding; see mtlws_jax/train/streams.py)
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = ""                # Hugging Face name (looked up in the cache, never downloaded)
+  c.model.name = ""                # a Hugging Face hub id or e5-small (mtlws_jax/models/locate.py:
+                                   # our cache, the HF cache, then a download)
+  c.model.download = True          # False (or HF_HUB_OFFLINE=1): never download
   c.model.path = ""                # explicit local folder; overrides the cache lookup
   c.model.fallback = ""            # "tiny": if the model is not found, train on a tiny random
                                    # encoder (saying so) instead of stopping with an error
@@ -132,6 +134,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.parallel.num_devices = 0       # devices in the data mesh (0 = all)
   c.distributed = distributed.default_config()  # several hosts: see mtlws_jax/distributed.py
 
+  c.showcase = False               # after the table: the best model tags test sentences, is exported
   c.log_every = 50                 # training loss to metrics.jsonl / TensorBoard
   c.checkpoint_every = 500         # besides every model-selection evaluation
   c.progress = True                # tqdm progress bar (step rate, ETA)

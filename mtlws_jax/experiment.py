@@ -103,4 +103,7 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
     (workdir / "results.md").write_text(table)
     report.plot_all(summary, workdir)
   print(table, file=out)
+  if config.get("showcase", False) and main:
+    from mtlws_jax import showcase
+    showcase.show(workdir, data.target_test, out)
   return summary

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+
+# No test may reach the real Hugging Face hub: a missing model fails fast and offline.
+# (tests/test_hub_download.py serves its own hub on 127.0.0.1 and sets its subprocesses' env.)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 

@@ -153,11 +153,16 @@ def _toy_ner(n):
 
 def test_eflomal_aligner_end_to_end(tmp_path, capsys):
   src, tgt = _toy_ner(60)
-  summary = _run(["--task=ner", "--aligner=eflomal", "--seed=1"] + _files(tmp_path, src, tgt), capsys)
-  assert summary["aligner"] == "eflomal+grow-diag-final-and"
-  out = conll.read(tmp_path / "out")
-  gold = conll.read(tmp_path / "src.txt")
-  assert [s.tags for s in out] == [s.tags for s in gold]  # word-for-word toy translation
+  for recipe, aligner in (("best", "eflomal+union+split-punct"), ("paper", "eflomal+grow-diag-final-and")):
+    summary = _run(["--task=ner", "--aligner=eflomal", "--seed=1", f"--recipe={recipe}"]
+                   + _files(tmp_path, src, tgt), capsys)
+    assert summary["aligner"] == aligner and summary["trim_foreign"] == (recipe == "best")
+    out = conll.read(tmp_path / "out")
+    gold = conll.read(tmp_path / "src.txt")
+    assert [s.tags for s in out] == [s.tags for s in gold]  # word-for-word toy translation
+  summary = _run(["--task=ner", "--aligner=eflomal", "--seed=1", "--symmetrize=intersection", "--no-trim-foreign"]
+                 + _files(tmp_path, src, tgt), capsys)  # a flag overrides its part of the recipe
+  assert summary["aligner"] == "eflomal+intersection+split-punct" and summary["trim_foreign"] is False
 
 
 @pytest.mark.parametrize("tgt,links,message", [

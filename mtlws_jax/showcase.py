@@ -1,0 +1,54 @@
+"""What a user came for, after the table: the best model tagging new sentences, and where it is.
+
+`show(workdir, data, out)` (the demo config turns it on with `config.showcase`): the finished run
+with the best English dev F1 tags the first sentences of each target test set; each is printed
+with the predicted spans in brackets, [aspect|POS]; then the run is exported as a Hugging Face
+folder and the paths of the plots and the exported model are printed.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Sequence
+
+from mtlws_jax.data.records import Sentence
+
+
+def bracketed(tokens: Sequence[str], tags: Sequence[str], task: str, predicate: int | None = None) -> str:
+  """The sentence with predicted spans marked: `la [pizza|POS] estaba buena`."""
+  from mtlws_jax.data import schemes
+  from mtlws_jax.eval import metrics
+  words = list(tokens)
+  if task == "srl":
+    for _, j, role in metrics.srl_arguments(predicate, tags):
+      words[j] = f"[{words[j]}|{role}]"
+    if predicate is not None:
+      words[predicate] = f"<{words[predicate]}>"
+    return " ".join(words)
+  for sp in reversed(schemes.tags_to_spans(tags, "bioes")):
+    words[sp.start:sp.end] = [f"[{' '.join(words[sp.start:sp.end])}|{sp.label}]"]
+  return " ".join(words)
+
+
+def show(workdir: pathlib.Path, target_test: dict[str, list[Sentence]], out, *, per_lang: int = 3) -> None:
+  from mtlws_jax import export, predict, saved
+  workdir = pathlib.Path(workdir)
+  run = saved.load(workdir)
+  print(f"\nThe best model on English dev ({run.model_id} seed {run.seed}, English dev F1 "
+        f"{100 * run.result['english_dev']:.2f}) on the first test sentences of each target language "
+        "(predicted spans in brackets):", file=out)
+  for lang, sents in target_test.items():
+    pick = [s for s in sents if any(t != "O" for t in s.tags)][:per_lang] or list(sents[:per_lang])
+    pred = predict.tag(run, pick, progress=False)
+    for s, p in zip(pick, pred):
+      print(f"  {lang}: {bracketed(s.tokens, p, run.task, s.predicate)}", file=out)
+  plots = sorted(str(p) for p in (workdir / "plots").glob("*.png"))
+  if plots:
+    print("Plots: " + ", ".join(plots), file=out)
+  if run.task != "srl":
+    folder = workdir / "exported" / f"{run.model_id}-seed{run.seed}"
+    if not folder.exists():
+      export.export(workdir, folder, run.model_id, run.seed)
+    print(f"Exported model (Hugging Face token classification): {folder}\n"
+          f"  tag more text: python -m mtlws_jax.predict --workdir={workdir} --input=FILE.txt "
+          "--input-format=text --lang=es --output=OUT.jsonl --format=jsonl", file=out)
