@@ -92,6 +92,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.fallback = ""            # "tiny": if the model is not found, train on a tiny random
                                    # encoder (saying so) instead of stopping with an error
   c.model.dropout = 0.1
+  c.model.dtype = "float32"        # compute dtype: float32 | bfloat16 (parameters, Adam state, LayerNorm
+                                   # statistics, softmax and loss stay float32)
+  c.model.attention = "auto"       # auto (fused jax.nn.dot_product_attention where no attention dropout
+                                   # applies) | einsum | fused (also in training: no attention dropout)
   c.model.num_layers = 0           # > 0 keeps only the first N encoder layers (quick CPU runs)
 
   c.train = ml_collections.ConfigDict()

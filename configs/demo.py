@@ -4,9 +4,10 @@
 
 Data: ../shared/data or $MTLWS_DATA_DIR (XABSA gold and smt sets). Encoder: the offline
 multilingual-e5-small (a stand-in for the paper's mBERT / XLM-R, which cannot be downloaded
-here), looked up as $MTLWS_CACHE/e5-small or ~/.cache/mtlws_jax/e5-small; make it once with
-    python -m mtlws_jax.models.offline_e5 --out ~/.cache/mtlws_jax/e5-small
-Without it the demo runs on a tiny random encoder and says so (its scores mean nothing).
+here), looked up as $MTLWS_CACHE/e5-small or ~/.cache/mtlws_jax/e5-small and converted there from
+the `offline` extra's bundled file on first use. Without that extra the demo runs on a tiny random
+encoder and says so (its scores mean nothing). It ends with the best model tagging a few test
+sentences of each language, exported as a Hugging Face folder (workdir/exported/).
 
 Cut to finish within about 10 minutes on a 2-core CPU (11 models are trained: ZERO-SHOT, MTL,
 MTL-WS once, TO and BILINGUAL once per language), compared with configs/absa_*.py:
@@ -50,6 +51,7 @@ def get_config():
   c.warmup.beta = 1e-3
   c.warmup.strategy = "loop"
   c.warmup.measure_loss = False
+  c.showcase = True                # after the table: the best model tags test sentences, is exported
   c.log_every = 10
   c.checkpoint_every = 100         # one checkpoint per model (each write is ~0.5 GB here)
   return c

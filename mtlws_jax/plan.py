@@ -135,6 +135,11 @@ def check_config(config) -> None:
   _positive_int("data.pad_multiple", d.pad_multiple)
   if not isinstance(d.stride, int) or d.stride < 0:
     raise InputError(f"config.data.stride must be >= 0, got {d.stride!r}")
+  m = config.model
+  if m.get("dtype", "float32") not in ("float32", "bfloat16"):
+    raise InputError(f"config.model.dtype must be float32 or bfloat16, got {m.dtype!r}")
+  if m.get("attention", "auto") not in ("auto", "einsum", "fused"):
+    raise InputError(f"config.model.attention must be auto, einsum or fused, got {m.attention!r}")
   if d.get("train_order", "random") not in ("random", "bucketed"):
     raise InputError(f"config.data.train_order must be 'random' or 'bucketed', got {d.train_order!r}")
   par = config.get("parallel")

@@ -6,6 +6,8 @@
       hub.requests        # every request seen: Request(server, method, path, query, headers)
       hub.fetched()       # repo files whose bytes were sent (GET, not HEAD)
 
+`refused_endpoint()` gives an http://127.0.0.1:PORT that refuses connections (for "no network").
+
 Nothing global is set or changed: point a subprocess at `hub.endpoint` through HF_ENDPOINT
 (huggingface_hub reads it once, at import, into constants.ENDPOINT).
 
@@ -26,8 +28,13 @@ What huggingface_hub 2.4.0's `snapshot_download` asks for, and what is answered 
         X-Linked-Etag "<sha256>", X-Linked-Size and Location; the CDN answers GET/HEAD with the
         bytes. No X-Xet-* headers and no xetHash in the tree: hf_xet is not used, plain HTTP is.
     Both servers honour `Range: bytes=N-` (206 + Content-Range), which http_get sends to resume a
-    transfer cut mid-way (it retries on httpx RemoteProtocolError); `cut_once` makes the first GET
-    of a file send half its bytes and close the connection.
+    transfer cut mid-way (it retries on httpx RemoteProtocolError); `cut_once=("org/repo/file",)` makes
+    the first GET of that file send half its bytes and close the connection. (http_get writes what
+    it received in DOWNLOAD_CHUNK_SIZE = 10 MB chunks: only a file over 20 MB, cut at half, resumes
+    with a Range; a smaller one is fetched again from its start.)
+  * GET /api/agent-harnesses (utils/_detect_agent.py, fetched once a day with the first request
+    headers and cached in $HF_HOME/.agent_harnesses.json): an empty registry.
+  * Any other method (POST, PUT, ...): 405; recorded like every request (a download must not write).
   * Errors, with the headers hf_raise_for_status maps to exceptions: an unknown repo is 404 with
     X-Error-Code: RepoNotFound (RepositoryNotFoundError); an unknown revision 404 RevisionNotFound
     (RevisionNotFoundError); a missing file 404 EntryNotFound + X-Repo-Commit
@@ -36,7 +43,9 @@ What huggingface_hub 2.4.0's `snapshot_download` asks for, and what is answered 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import http.server
 import json
@@ -44,9 +53,8 @@ import os
 import pathlib
 import socket
 import threading
-import contextlib
 from typing import Mapping
-from urllib.parse import quote, unquote, urlsplit, parse_qs
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 # Stored through git-lfs on the hub (its default .gitattributes): redirected to the CDN.
 LFS_SUFFIXES = (".safetensors", ".bin", ".h5", ".msgpack", ".onnx", ".ot", ".pt", ".pth", ".ckpt",
@@ -60,7 +68,7 @@ class Request:
   method: str          # "GET", "HEAD", ...
   path: str            # unquoted, without the query string
   query: str           # the raw query string ("" if none)
-  headers: Mapping[str, str]
+  headers: Mapping[str, str]  # names in lower case
 
 
 @dataclasses.dataclass
@@ -69,17 +77,17 @@ class RepoFile:
   data: bytes
   lfs: bool
 
-  @property
+  @functools.cached_property
   def git_oid(self) -> str:
     """The git blob sha1 of what git stores: the bytes, or the LFS pointer for an LFS file."""
     body = self.pointer if self.lfs else self.data
     return hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()
 
-  @property
+  @functools.cached_property
   def sha256(self) -> str:
     return hashlib.sha256(self.data).hexdigest()
 
-  @property
+  @functools.cached_property
   def pointer(self) -> bytes:
     return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\n"
             f"size {len(self.data)}\n").encode()
@@ -127,16 +135,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
   def do_HEAD(self):
     self._dispatch()
 
-  def _dispatch(self):
+  def _refuse(self):  # recorded too: a download must not write to the hub
+    self._record()
+    length = int(self.headers.get("Content-Length") or 0)
+    if length:
+      self.rfile.read(length)
+    self._error(405, None, "Method not allowed")
+
+  do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
+
+  def _record(self) -> tuple[str, str]:
     split = urlsplit(self.path)
     path = unquote(split.path)
-    hub = self.server.hub
-    hub._record(Request(self.server.name, self.command, path, split.query, dict(self.headers.items())))
+    self.server.hub._record(Request(self.server.name, self.command, path, split.query,
+                                    {k.lower(): v for k, v in self.headers.items()}))
+    return path, split.query
+
+  def _dispatch(self):
+    path, query = self._record()
     try:
       if self.server.name == "cdn":
         self._cdn(path)
       elif path.startswith("/api/"):
-        self._api(path, parse_qs(split.query))
+        self._api(path, parse_qs(query))
       else:
         self._resolve(path)
     except (BrokenPipeError, ConnectionResetError):
@@ -179,6 +200,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     return rev in ("main", repo.sha)
 
   def _api(self, path: str, query: dict) -> None:
+    if path == "/api/agent-harnesses":  # best-effort telemetry registry (utils/_detect_agent.py)
+      return self._json({"standardEnvVars": [], "harnesses": {}})
     kind, _, rest = path[len("/api/"):].partition("/")
     if kind != "models":  # datasets, spaces: this hub only has models
       return self._repo_not_found()
@@ -196,7 +219,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
       if not self._revision_ok(repo, rev):
         return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
       recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
-      return self._json(self._tree(repo, sub.strip("/"), recursive))
+      sub = sub.strip("/")
+      if sub and not any(p.startswith(sub + "/") for p in repo.files):
+        return self._error(404, "EntryNotFound", f"{sub} does not exist on \"{rev}\"", {"X-Repo-Commit": repo.sha})
+      return self._json(self._tree(repo, sub, recursive))
     self._error(404, None, "Not found")
 
   def _model_info(self, repo: Repo) -> dict:
@@ -303,7 +329,7 @@ class FakeHub:
   def __init__(self, repos: Mapping[str, os.PathLike | str | Mapping[str, bytes]], *,
                cut_once: tuple[str, ...] = ()):
     self.repos = {rid: make_repo(rid, src) for rid, src in repos.items()}
-    self._cuts = set(cut_once)  # file paths (in any repo) whose first GET is cut mid-way
+    self._cuts = set(cut_once)  # "repo_id/file path": the first GET of each sends half and hangs up
     self._lock = threading.Lock()
     self._log: list[Request] = []
     self._servers: list[_Server] = []
@@ -352,8 +378,9 @@ class FakeHub:
 
   def _take_cut(self, repo_id: str, path: str) -> bool:
     with self._lock:
-      if path in self._cuts:
-        self._cuts.discard(path)
+      key = f"{repo_id}/{path}"
+      if key in self._cuts:
+        self._cuts.discard(key)
         return True
       return False
 
@@ -385,7 +412,9 @@ class FakeHub:
     return [f[1] for r in self.requests if r.method == method and (f := self.file_of(r)) is not None]
 
   def api_calls(self) -> list[str]:
-    return [r.path for r in self.requests if r.server == "hub" and r.path.startswith("/api/")]
+    """Paths of the hub's /api/ requests (repo info, tree), the telemetry registry left out."""
+    return [r.path for r in self.requests
+            if r.server == "hub" and r.path.startswith("/api/") and r.path != "/api/agent-harnesses"]
 
 
 @contextlib.contextmanager

@@ -286,7 +286,8 @@ def map_weights(tensors: Mapping[str, np.ndarray], params: Params, config: Encod
 def load_pretrained(name_or_path: str | os.PathLike, *, num_tags: int | None = None, num_pos: int = 0,
                     use_predicate: bool = False, dropout: float = 0.1, dtype=jnp.float32,
                     param_dtype=jnp.float32, seed: int = 0, cache_dir: str | os.PathLike | None = None,
-                    revision: str | None = None, local_files_only: bool | None = None):
+                    revision: str | None = None, local_files_only: bool | None = None,
+                    attention: str = "auto"):
   """(Tagger, tokenizer) from a HF checkpoint folder or hub id.
 
   num_tags None: the checkpoint must be a token classifier and its head is loaded too (e.g. a
@@ -302,14 +303,14 @@ def load_pretrained(name_or_path: str | os.PathLike, *, num_tags: int | None = N
   check_vocabulary(tokenizer, config, folder)
   model, _ = tagger_from_state_dict(tensors, config, num_tags=num_tags, num_pos=num_pos,
                                     use_predicate=use_predicate, dropout=dropout, dtype=dtype,
-                                    param_dtype=param_dtype, seed=seed, path=weights_path)
+                                    param_dtype=param_dtype, seed=seed, path=weights_path, attention=attention)
   return model, tokenizer
 
 
 def tagger_from_state_dict(tensors: Mapping[str, np.ndarray], config: EncoderConfig, *,
                            num_tags: int | None = None, num_pos: int = 0, use_predicate: bool = False,
                            dropout: float = 0.1, dtype=jnp.float32, param_dtype=jnp.float32, seed: int = 0,
-                           path: str | os.PathLike | None = None) -> tuple[Tagger, list[str]]:
+                           path: str | os.PathLike | None = None, attention: str = "auto") -> tuple[Tagger, list[str]]:
   """(Tagger, ignored weight names) from HF-named tensors; see `load_pretrained` for num_tags."""
   take_classifier = num_tags is None
   if take_classifier:
@@ -321,7 +322,7 @@ def tagger_from_state_dict(tensors: Mapping[str, np.ndarray], config: EncoderCon
   # Abstract build: the encoder's values all come from the file, so none are drawn at random.
   abstract = nnx.eval_shape(lambda: Tagger(
       config, num_tags, num_pos=num_pos, use_predicate=use_predicate, dropout=dropout, dtype=dtype,
-      param_dtype=param_dtype, rngs=nnx.Rngs(seed)))
+      param_dtype=param_dtype, rngs=nnx.Rngs(seed), attention=attention))
   params = tagger_params(abstract)
   params.update(init_head_params(config, num_tags, num_pos=num_pos, use_predicate=use_predicate,
                                  param_dtype=param_dtype, seed=seed))

@@ -38,6 +38,8 @@ def _gelu_tanh(x):
   return jax.nn.gelu(x, approximate=True)
 
 
+ATTENTIONS = ("auto", "einsum", "fused")
+
 # Names as transformers' ACT2FN spells them; only those whose formula we reproduce exactly.
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": _gelu_erf,
@@ -151,10 +153,21 @@ class Embeddings(nnx.Module):
     self.layer_norm = nnx.LayerNorm(h, epsilon=config.layer_norm_eps, use_fast_variance=False,
                                     dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     self.dropout = nnx.Dropout(config.hidden_dropout_prob)
+    self.dtype = dtype
 
   def __call__(self, input_ids, position_ids, token_type_ids, extra=None, *, rngs=None):
-    x = (self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
-         + self.token_type_embeddings(token_type_ids))
+    """position_ids / token_type_ids: id arrays (looked up), or position rows [S, H] / one
+    token-type row [H] already taken (broadcast: no gather, no scatter in the backward pass).
+
+    Every lookup reads the float32 table and casts the rows (a bfloat16 table cast would touch
+    all 250k rows each step, and its scatter-add backward is slow on GPUs).
+    """
+    take = lambda table, ids: jnp.take(table.embedding[...], ids, axis=0)
+    x = take(self.word_embeddings, input_ids)
+    x = x + (take(self.position_embeddings, position_ids) if position_ids.dtype.kind in "iu" else position_ids)
+    x = x + (take(self.token_type_embeddings, token_type_ids) if token_type_ids.dtype.kind in "iu"
+             else token_type_ids)
+    x = x.astype(self.dtype)
     if extra is not None:
       x = x + extra.astype(x.dtype)
     x = self.layer_norm(x)
@@ -164,8 +177,11 @@ class Embeddings(nnx.Module):
 class Layer(nnx.Module):
   """One post-LN transformer layer: x = LN(x + attn(x)); x = LN(x + ffn(x))."""
 
-  def __init__(self, config: EncoderConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
+  def __init__(self, config: EncoderConfig, *, dtype, param_dtype, rngs: nnx.Rngs, attention: str = "auto"):
     h, ff = config.hidden_size, config.intermediate_size
+    if attention not in ATTENTIONS:
+      raise ValueError(f"unknown attention {attention!r}; expected one of {ATTENTIONS}")
+    self.attention_impl = attention
     lin = dict(kernel_init=_normal(config.initializer_range), bias_init=nnx.initializers.zeros_init(),
                dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     norm = dict(epsilon=config.layer_norm_eps, use_fast_variance=False, dtype=dtype,
@@ -188,6 +204,12 @@ class Layer(nnx.Module):
     b, s, _ = x.shape
     split = lambda t: t.reshape(b, s, self.num_heads, self.head_dim)
     q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+    dropout = rngs is not None and self.attention_dropout.rate > 0
+    if self.attention_impl == "fused" or (self.attention_impl == "auto" and not dropout):
+      # jax.nn.dot_product_attention: cuDNN flash attention on GPUs (bf16/fp16), XLA elsewhere.
+      # It has no dropout on the attention probabilities: "fused" in training drops that dropout.
+      ctx = jax.nn.dot_product_attention(q, k, v, mask=mask[:, None, None, :]).reshape(b, s, -1)
+      return self.attention_output(ctx)
     scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
     scores = scores / math.sqrt(self.head_dim)
     # Padding keys get the lowest float (not -inf): an all-padding row stays finite.
@@ -205,16 +227,25 @@ class Layer(nnx.Module):
 
 
 class Encoder(nnx.Module):
-  """Embeddings + a stack of layers; returns the last hidden states [B, S, H] in `dtype`."""
+  """Embeddings + a stack of layers; returns the last hidden states [B, S, H] in `dtype`.
+
+  attention: "einsum" (scores, softmax in float32, dropout on the probabilities), "fused"
+  (jax.nn.dot_product_attention; no attention-probability dropout), or "auto": fused where no
+  attention dropout applies (evaluation, or attention_probs_dropout_prob 0), einsum otherwise.
+  """
 
   def __init__(self, config: EncoderConfig, *, dtype=jnp.float32, param_dtype=jnp.float32,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, attention: str = "auto"):
     self.config = config
     self.embeddings = Embeddings(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-    self.layers = nnx.List([Layer(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+    self.layers = nnx.List([Layer(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs, attention=attention)
                             for _ in range(config.num_hidden_layers)])
 
   def position_ids(self, input_ids, attention_mask):
+    raise NotImplementedError
+
+  def position_rows(self, input_ids):
+    """Position embeddings [B or 1, S, H] by slicing the table (no gather); see subclasses."""
     raise NotImplementedError
 
   def __call__(self, input_ids, attention_mask, token_type_ids=None, *, extra_embeddings=None,
@@ -224,11 +255,10 @@ class Encoder(nnx.Module):
       # Out-of-range position ids would gather garbage silently; the shape is static, so say so.
       raise ValueError(f"sequence length {input_ids.shape[-1]} exceeds the {self.config.max_tokens} "
                        f"positions this {self.config.model_type} encoder can embed")
-    if token_type_ids is None:
-      token_type_ids = jnp.zeros_like(input_ids)
     mask = attention_mask.astype(bool)
-    x = self.embeddings(input_ids, self.position_ids(input_ids, attention_mask), token_type_ids,
-                        extra_embeddings, rngs=rngs)
+    if token_type_ids is None:  # every token has type 0: broadcast that row (no lookup)
+      token_type_ids = self.embeddings.token_type_embeddings.embedding[...][0]
+    x = self.embeddings(input_ids, self.position_rows(input_ids), token_type_ids, extra_embeddings, rngs=rngs)
     for layer in self.layers:
       x = layer(x, mask, rngs=rngs)
     return x
@@ -240,13 +270,16 @@ class BertEncoder(Encoder):
   def position_ids(self, input_ids, attention_mask):
     return jnp.broadcast_to(jnp.arange(input_ids.shape[-1], dtype=jnp.int32), input_ids.shape)
 
+  def position_rows(self, input_ids):
+    return self.embeddings.position_embeddings.embedding[...][None, :input_ids.shape[-1]]
+
 
 class XLMREncoder(Encoder):
   """XLM-R / RoBERTa: real tokens count from padding_idx + 1, padding gets padding_idx.
 
   Like transformers' `create_position_ids_from_input_ids`, real tokens are those whose id is
-  not the pad id (the attention mask agrees on every batch our encoder builds); using the ids
-  keeps us exactly equal to the PyTorch model even when a caller masks differently.
+  not the pad id (the attention mask agrees on every batch our encoder builds). The rows are
+  sliced from the table (`position_rows`), which equals that lookup for right-padded input.
   """
 
   def position_ids(self, input_ids, attention_mask):
@@ -254,9 +287,17 @@ class XLMREncoder(Encoder):
     real = (input_ids != pad).astype(jnp.int32)
     return jnp.cumsum(real, axis=-1) * real + pad
 
+  def position_rows(self, input_ids):
+    """Rows pad+1, pad+2, ... for the real tokens, the pad row for padding: `position_ids`'s
+    lookup for right-padded input (what tokenizers and our batches give), without a gather."""
+    pad, s = self.config.pad_token_id, input_ids.shape[-1]
+    table = self.embeddings.position_embeddings.embedding[...]
+    real = (input_ids != pad)[..., None]
+    return jnp.where(real, table[None, pad + 1:pad + 1 + s], table[pad])
+
 
 def make_encoder(config: EncoderConfig, *, dtype=jnp.float32, param_dtype=jnp.float32,
-                 rngs: nnx.Rngs) -> Encoder:
+                 rngs: nnx.Rngs, attention: str = "auto") -> Encoder:
   """The encoder class for `config.model_type`."""
   cls = XLMREncoder if config.model_type in _ROBERTA_LIKE else BertEncoder
-  return cls(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+  return cls(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs, attention=attention)

@@ -8,8 +8,10 @@
      at the same time; the second waits and then finds it);
   4. a snapshot already in the local Hugging Face cache (no network);
   5. a download through huggingface_hub (config, tokenizer files and safetensors weights only,
-     with its progress bar; an interrupted download resumes), unless HF_HUB_OFFLINE=1 or
-     download=False. HF_ENDPOINT points it at a mirror (the tests serve one on 127.0.0.1).
+     with its progress bar), unless HF_HUB_OFFLINE=1 or download=False. A dropped connection is
+     resumed from where it stopped (a Range request); after a killed process the files that had
+     finished are kept and the others start again. HF_ENDPOINT points it at a mirror (the tests
+     serve one on 127.0.0.1, tests/_fake_hub.py).
 """
 
 from __future__ import annotations
@@ -87,17 +89,30 @@ def find(name: str, *, path: str = "", download: bool = True, say=print) -> tupl
       return str(p), f"found in {root}"
   if name == OFFLINE_E5:
     return str(convert_e5(cache_dirs()[0] / name, say=say)), "converted on first use"
-  from mtlws_jax.models import checkpoints
-  try:
-    return str(checkpoints.resolve_checkpoint(name, local_files_only=True)), "Hugging Face cache"
-  except (InputError, OSError):
-    pass
+  cached = hf_cached(name)
+  if cached is not None:
+    return str(cached), "Hugging Face cache"
   where = " or ".join(str(r / name) for r in cache_dirs())
   if not download or offline():
     why = "model.download=False" if not download else "HF_HUB_OFFLINE=1"
     raise InputError(f"model {name!r} not found (looked in {where} and the Hugging Face cache; {why} "
                      "forbids downloading it); set --config.model.path=FOLDER. " + E5_HINT)
   return str(hub_download(name, say=say)), "downloaded from the Hugging Face hub"
+
+
+def hf_cached(name: str) -> pathlib.Path | None:
+  """The snapshot of `name` in the local Hugging Face cache, complete for DOWNLOAD_PATTERNS (what
+  hub_download fetches), or None; never touches the network."""
+  import huggingface_hub
+  from huggingface_hub import errors as hf_errors
+  from huggingface_hub.utils import validate_repo_id
+  try:
+    validate_repo_id(name)
+    folder = pathlib.Path(huggingface_hub.snapshot_download(
+        repo_id=name, allow_patterns=DOWNLOAD_PATTERNS, local_files_only=True))
+  except (hf_errors.HFValidationError, OSError):  # LocalEntryNotFoundError, an incomplete snapshot
+    return None
+  return folder if (folder / "config.json").is_file() else None
 
 
 def hub_download(name: str, *, say=print) -> pathlib.Path:

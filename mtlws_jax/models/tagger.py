@@ -31,7 +31,7 @@ class Tagger(nnx.Module):
 
   def __init__(self, config: EncoderConfig, num_tags: int, *, num_pos: int = 0,
                use_predicate: bool = False, dropout: float = 0.1, dtype=jnp.float32,
-               param_dtype=jnp.float32, rngs: nnx.Rngs):
+               param_dtype=jnp.float32, rngs: nnx.Rngs, attention: str = "auto"):
     if num_tags < 1:
       raise ValueError(f"num_tags must be positive, got {num_tags}")
     self.config = config
@@ -39,7 +39,7 @@ class Tagger(nnx.Module):
     self.num_pos = int(num_pos)
     self.use_predicate = bool(use_predicate)
     self.dropout_rate = float(dropout)
-    self.encoder = make_encoder(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+    self.encoder = make_encoder(config, dtype=dtype, param_dtype=param_dtype, rngs=rngs, attention=attention)
     heads = _new_heads(config, num_tags, num_pos=num_pos, use_predicate=use_predicate, dtype=dtype,
                        param_dtype=param_dtype, rngs=rngs)
     self.predicate_embeddings = heads["predicate_embeddings"]
@@ -55,8 +55,8 @@ class Tagger(nnx.Module):
     if self.pos_embeddings is not None:
       pos = self.pos_embeddings(_require(batch, "pos_ids"))
       extra = pos if extra is None else extra + pos
-    hidden = self.encoder(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"),
-                          extra_embeddings=extra, rngs=rngs)
+    # Token types: always 0 in tagging input (one segment), so the encoder broadcasts row 0.
+    hidden = self.encoder(batch["input_ids"], batch["attention_mask"], None, extra_embeddings=extra, rngs=rngs)
     hidden = self.dropout(hidden, deterministic=rngs is None, rngs=rngs)
     return self.classifier(hidden).astype(jnp.float32)
 
