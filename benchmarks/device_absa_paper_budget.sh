@@ -1,5 +1,6 @@
 #!/bin/bash
-# ABSA at the paper's budget (configs/repro_absa_gpu.py) on a lent GPU machine that has JAX, flax,
+# ABSA at the paper's budget (CONFIG, default configs/repro_absa_gpu.py; the warmup study:
+# CONFIG=configs/study_absa_gpu.py) on a lent GPU machine that has JAX, flax,
 # optax, orbax and transformers but neither the data, the e5 model nor a few small packages.
 #
 # Prepare here (all under .gpu/ and .whl/, both in .git/info/exclude; ~63 MiB in all):
@@ -17,6 +18,7 @@ BUDGET=${1:-420}; shift || true
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 T0=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 3
+# scipy (the paired bootstrap) and huggingface_hub come with JAX / transformers on the device image
 export PYTHONPATH=/tmp/site:$PWD
 mkdir -p /tmp/gdata && tar xJf .gpu/absa.tar.xz -C /tmp/gdata || exit 4
 if [ ! -f /tmp/gcache/e5-small/config.json ]; then
@@ -26,10 +28,11 @@ fi
 export MTLWS_CACHE=/tmp/gcache
 (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c "import jax; print(jax.__version__, jax.devices())") > $OUT/device.txt 2>&1
 echo "setup $(( $(date +%s) - T0 )) s" | tee -a $OUT/device.txt
-timeout $BUDGET python3 run.py --config=configs/repro_absa_gpu.py --workdir=/tmp/gw --config.data_dir=/tmp/gdata "$@" > $OUT/log.txt 2>&1
+CONFIG=${CONFIG:-configs/repro_absa_gpu.py}
+timeout $BUDGET python3 run.py --config=$CONFIG --workdir=/tmp/gw --config.data_dir=/tmp/gdata "$@" > $OUT/log.txt 2>&1
 echo "run rc $? after $(( $(date +%s) - T0 )) s" | tee -a $OUT/device.txt
 python3 -m mtlws_jax.eval.report /tmp/gw --paper=mbert > $OUT/results.md 2>&1
 cp /tmp/gw/results.json $OUT/ 2>/dev/null
 cp /tmp/gw/plots/*.png $OUT/ 2>/dev/null
-(cd /tmp/gw && tar czf $OUT/runs.tar.gz config.json $(ls runs/*/seed*/{result,timing}.json runs/*/seed*/metrics.jsonl warmup/seed*/*.json warmup/seed*/metrics.jsonl 2>/dev/null))
+(cd /tmp/gw && tar czf $OUT/runs.tar.gz config.json labels.json $(ls runs/*/seed*/{result,timing}.json runs/*/seed*/metrics.jsonl runs/*/seed*/predictions.json.gz warmup/*/seed*/*.json warmup/*/seed*/metrics.jsonl 2>/dev/null))
 tail -5 $OUT/log.txt; cat $OUT/results.md

@@ -290,7 +290,7 @@ def cpu_study(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.data.train_order = "random"
   c.data.pad_multiple = 32
   c.selection.score_target_dev = False
-  c.selection.curve_every = 50
+  c.selection.curve_every = 0
   c.warmup.epochs = 10
   c.warmup.steps = 5
   c.warmup.beta = 1e-3

@@ -4,7 +4,7 @@
 
 Budget (configs/common.cpu_study): all 12 layers of the offline e5-small, 300 steps of batch 8 per
 model (1.5 epochs of the 1,600 English sentences), linear lr 1e-4 with 30 warmup steps, the head at
-1e-3, selection on the 400 English dev sentences every 50 steps from step 100; warmups of 10 x 5
+1e-3, selection on the 400 English dev sentences every 100 steps from step 100; warmups of 10 x 5
 SGD steps x 4 languages = 200 inner steps; full target test sets.
 """
 
@@ -17,7 +17,7 @@ def get_config():
   c.target_langs = ("fr", "es", "nl", "ru")
   c.train.max_steps = 300
   c.train.lr_warmup_steps = 30
-  c.selection.eval_every = 50
+  c.selection.eval_every = 100
   c.selection.eval_after = 100
   c.checkpoint_every = 300         # one checkpoint per model (resume at the run level)
   return c

@@ -5,7 +5,7 @@
 Translated sets: the data's ready DeepL + AWESOME-align translate-train sets. Budget
 (configs/common.cpu_study): all 12 layers of the offline e5-small, 300 steps of batch 8 per model
 (2,400 of the 14,041 English sentences), linear lr 1e-4 with 30 warmup steps, the head at 1e-3,
-selection on the first 1,000 English dev sentences every 50 steps from step 100; warmups of
+selection on the first 1,000 English dev sentences every 100 steps from step 100; warmups of
 10 x 5 SGD steps x 3 languages = 150 inner steps; full target test sets (1,517 / 3,005 / 5,195).
 """
 
@@ -18,7 +18,7 @@ def get_config():
   c.target_langs = ("es", "de", "nl")
   c.train.max_steps = 300
   c.train.lr_warmup_steps = 30
-  c.selection.eval_every = 50
+  c.selection.eval_every = 100
   c.selection.eval_after = 100
   c.data.max_source_dev_sentences = 1000
   c.checkpoint_every = 300

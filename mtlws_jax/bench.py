@@ -82,6 +82,7 @@ class Bench:
     self.apply_fn, _ = frozen(apply_fn, optim.optimizer_from_config(config.train), params, config.train.freeze)
     self.mesh, self.fsdp = data_layout(config)
     self._train_steps: dict[str, tuple[Any, Any, Any]] = {}
+    self._warmup_epochs: dict[str, tuple[Any, Any]] = {}
     if self.mesh is None:
       self.eval_step = steps.make_eval_step(self.apply_fn)
       self.place = lambda p, copy=True: jax.tree.map(jnp.asarray, p)  # device arrays pass through
@@ -166,6 +167,19 @@ class Bench:
                                           pad_id=self.tokenizer.pad_token_id)
         self._train_steps[key] = (opt, step, lambda p, opt=opt: dp.init_opt_state(opt, p, mesh, fsdp))
     return self._train_steps[key]
+
+  def warmup_epoch_for(self, warmup: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(outer optimizer, jitted warmup epoch) of a warmup setting, built once: its compilations
+    (one per batch length) are shared by every seed."""
+    from mtlws_jax import plan
+    from mtlws_jax.train import optim, warmup as warmup_lib
+    w = plan.plain(warmup)
+    key = json.dumps({k: w.get(k) for k in ("outer", "gamma", "outer_momentum", "beta", "strategy")}, sort_keys=True)
+    if key not in self._warmup_epochs:
+      outer = optim.outer_optimizer_from_config(w)
+      self._warmup_epochs[key] = (outer, warmup_lib.make_warmup_epoch(
+          self.apply_fn, outer, beta=w["beta"], strategy=w["strategy"]))
+    return self._warmup_epochs[key]
 
   def _sharded_eval(self, pad_id: int) -> None:
     """Data-parallel evaluation over self.mesh; batches that do not split get filler rows."""

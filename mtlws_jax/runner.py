@@ -32,17 +32,6 @@ def dropout_key(seed: int) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), crc("dropout"))
 
 
-def _pad_batch(batch: Mapping[str, np.ndarray], length: int, pad_id: int) -> dict[str, np.ndarray]:
-  """Right-pads [B, S] arrays to S = length so every warmup epoch has one shape (one compile)."""
-  out = {}
-  for k, v in batch.items():
-    if v.ndim == 2 and v.shape[1] < length:
-      fill = pad_id if k == "input_ids" else (-1 if k in ("labels", "word_ids") else 0)
-      v = np.concatenate([v, np.full((v.shape[0], length - v.shape[1]), fill, v.dtype)], axis=1)
-    out[k] = v
-  return out
-
-
 @jax.jit
 def _change(before, after):
   import optax
@@ -61,7 +50,7 @@ def _param_change(before, after) -> dict:
 def warmup_params(bench: Bench, row: plan.Row, seed: int, workdir: pathlib.Path, progress: bool):
   """theta_Z of an MTL-WS row for this seed (computed once, saved, reused by the row's runs)."""
   import orbax.checkpoint as ocp
-  from mtlws_jax.train import optim, warmup as warmup_lib
+  from mtlws_jax.train import warmup as warmup_lib
   cfg = row.warmup
   langs = row.runs[0].warmup_langs
   folder = workdir_lib.warmup_folder(workdir, row.name, seed)
@@ -82,19 +71,14 @@ def warmup_params(bench: Bench, row: plan.Row, seed: int, workdir: pathlib.Path,
   bs, k = bench.config.train.batch_size, cfg["steps"]
   streams = [BatchStream(bench.translated[l].features, bs, (seed, crc("warmup", l)),
                          pad_multiple=bench.config.data.pad_multiple) for l in langs]
-  length = max(len(f) for l in langs for f in bench.translated[l].features)
-  length = min(-(-length // bench.config.data.pad_multiple) * bench.config.data.pad_multiple,
-               bench.config.data.max_length)
   pad_id = bench.tokenizer.pad_token_id
 
-  def epochs():
+  def epochs():  # each epoch padded to its own longest batch (a multiple of data.pad_multiple)
     for z in range(cfg["epochs"]):
       yield warmup_lib.stack_language_batches(
-          [[_pad_batch(s.batch(z * k + i), length, pad_id) for i in range(k)] for s in streams],
-          pad_values={"input_ids": pad_id})
+          [[s.batch(z * k + i) for i in range(k)] for s in streams], pad_values={"input_ids": pad_id})
 
-  outer = optim.outer_optimizer_from_config(cfg)
-  epoch_fn = warmup_lib.make_warmup_epoch(bench.apply_fn, outer, beta=cfg["beta"], strategy=cfg["strategy"])
+  outer, epoch_fn = bench.warmup_epoch_for(cfg)
   writer = loop.MetricWriter(folder, tensorboard=bench.config.tensorboard)
   bar = None
   if progress and distributed.is_main_process():

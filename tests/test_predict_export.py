@@ -23,8 +23,20 @@ def finished(tmp_path_factory):
   root = tmp_path_factory.mktemp("predict")
   data, model = T.make_data(root / "data"), T.make_model(root / "model")
   work = root / "work"
-  experiment.run(T.tiny_config(data, model, method="zero_shot,target_only"), work, out=io.StringIO())
+  out = io.StringIO()
+  experiment.run(T.tiny_config(data, model, method="zero_shot,target_only", showcase=True), work, out=out)
+  (root / "printed.txt").write_text(out.getvalue())
   return data, work, root
+
+
+def test_the_run_ends_with_the_best_model_tagging_sentences_and_its_export(finished):
+  _, work, root = finished
+  printed = (root / "printed.txt").read_text()
+  assert "The best model on English dev" in printed
+  tagged = [l for l in printed.splitlines() if l.startswith(("  es: ", "  fr: "))]
+  assert len(tagged) == 6 and any("|POS]" in l or "|NEG]" in l or "|NEU]" in l for l in tagged)
+  assert "Exported model" in printed and any((work / "exported").iterdir())
+  assert "plots/f1_per_language.png" in printed
 
 
 def _cli(*args):
