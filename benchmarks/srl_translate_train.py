@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--out", required=True)
+  ap.add_argument("--out", default="~/.cache/mtlws_jax/translated",
+                  help="root of the sets (configs: --config.data.translated_root=OUT)")
   ap.add_argument("--langs", default="es,pt,it,fr")
   ap.add_argument("--data-dir", default="")
   args = ap.parse_args()
@@ -70,8 +71,10 @@ def main() -> None:
     summary["langs"][lang] = {"translator": translated["translator"], "translation": translated,
                               "projection": json.loads(p.stdout), "seconds": round(time.time() - tic, 1)}
     print(lang, summary["langs"][lang]["translator"], summary["langs"][lang]["projection"].get("instances_out"),
-          flush=True)
-  (out / "translate_train.json").write_text(json.dumps(summary, indent=2) + "\n")
+          file=sys.stderr, flush=True)
+  text = json.dumps(summary, indent=2)
+  (out / "translate_train.json").write_text(text + "\n")
+  print(text)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,9 @@ def run_jax(args) -> dict:
   _, params, apply_fn = split_tagger(model)
   del model
   opt = optax.adam(args.lr)
+  if args.freeze_embeddings:  # the word-embedding table gets no gradient and no Adam state
+    from mtlws_jax.bench import frozen
+    apply_fn, opt = frozen(apply_fn, opt, params, "word_embeddings")
   opt_state = opt.init(params)
 
   def loss_fn(p, batch, rng):
@@ -118,18 +121,19 @@ def run_torch(args) -> dict:
   else:
     config = transformers.AutoConfig.for_model(**hf, num_labels=args.num_tags)
     model = transformers.AutoModelForTokenClassification.from_config(config)
-  if args.bf16:
-    model = model.to(torch.bfloat16)
   model.train()
-  opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+  if args.freeze_embeddings:
+    model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
+  opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
   ids, mask, labels = _batch(hf["vocab_size"], args.num_tags, args.batch, args.seq)
   ids, mask = torch.tensor(ids), torch.tensor(mask)
   labels = torch.tensor(labels).masked_fill(torch.tensor(labels) < 0, -100)
   state = {"loss": None}
 
-  def step():
+  def step():  # bf16: autocast (float32 master weights and Adam, bf16 matmuls: oneDNN/AMX on this CPU)
     opt.zero_grad(set_to_none=True)
-    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+      loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
     loss.backward()
     opt.step()
     state["loss"] = float(loss)
@@ -160,7 +164,10 @@ def main() -> None:
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--warmup", type=int, default=2, help="untimed steps first (jit compile, allocator warmup)")
   p.add_argument("--lr", type=float, default=1e-4)
-  p.add_argument("--bf16", action="store_true", help="bfloat16 compute (JAX: float32 params; torch: bf16 model)")
+  p.add_argument("--bf16", action="store_true", help=argparse.SUPPRESS)  # internal: one precision per child
+  p.add_argument("--precisions", default="float32,bfloat16",
+                 help="float32 and/or bfloat16 compute (JAX: model.dtype, float32 params; torch: CPU autocast)")
+  p.add_argument("--freeze-embeddings", action="store_true", help="word embeddings get no gradient nor Adam state")
   p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = torch's default)")
   p.add_argument("--frameworks", default="jax,torch")
   p.add_argument("--out")
@@ -170,29 +177,41 @@ def main() -> None:
     return _child(args)
 
   results = {}
-  for fw in args.frameworks.split(","):
-    cmd = [sys.executable, os.path.abspath(__file__), f"--framework={fw}"] + sys.argv[1:]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-    if proc.returncode or not lines:
-      sys.stderr.write(proc.stderr[-4000:])
-      raise SystemExit(f"{fw} run failed (exit {proc.returncode})")
-    r = json.loads(lines[-1][len("RESULT "):])
-    med = statistics.median(r["times"])
-    r.update(median_step_s=med, tokens_per_s=args.batch * args.seq / med,
-             min_step_s=min(r["times"]), max_step_s=max(r["times"]))
-    results[fw] = r
+  for precision in args.precisions.split(","):
+    for fw in args.frameworks.split(","):
+      cmd = [sys.executable, os.path.abspath(__file__), f"--framework={fw}"] + sys.argv[1:]
+      if precision == "bfloat16":
+        cmd.append("--bf16")
+      proc = subprocess.run(cmd, capture_output=True, text=True)
+      lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+      if proc.returncode or not lines:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"{fw} {precision} run failed (exit {proc.returncode})")
+      r = json.loads(lines[-1][len("RESULT "):])
+      med = statistics.median(r["times"])
+      r.update(median_step_s=med, tokens_per_s=args.batch * args.seq / med,
+               min_step_s=min(r["times"]), max_step_s=max(r["times"]))
+      results.setdefault(precision, {})[fw] = r
   out = {
       "benchmark": "train_step_vs_torch",
       "setting": {k: getattr(args, k) for k in ("model_dir", "layers", "hidden", "heads", "ff", "vocab", "num_tags",
-                                                "batch", "seq", "steps", "warmup", "lr", "bf16", "threads")},
+                                                "batch", "seq", "steps", "warmup", "lr", "precisions", "threads",
+                                                "freeze_embeddings")},
       "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                   "processor": platform.processor() or platform.machine(),
                   "load_avg_at_end": os.getloadavg()},
       "results": results,
   }
-  if "jax" in results and "torch" in results:
-    out["jax_over_torch_tokens_per_s"] = results["jax"]["tokens_per_s"] / results["torch"]["tokens_per_s"]
+  out["jax_over_torch_tokens_per_s"] = {
+      prec: r["jax"]["tokens_per_s"] / r["torch"]["tokens_per_s"] for prec, r in results.items() if {"jax", "torch"} <= set(r)}
+  if {"float32", "bfloat16"} <= set(results):
+    out["bf16_over_float32_tokens_per_s"] = {
+        fw: results["bfloat16"][fw]["tokens_per_s"] / results["float32"][fw]["tokens_per_s"]
+        for fw in results["float32"] if fw in results["bfloat16"]}
+  at_best = {fw: max(results[p][fw]["tokens_per_s"] for p in results if fw in results[p]) for fw in ("jax", "torch")
+             if all(fw in results[p] for p in results)}
+  if len(at_best) == 2:
+    out["jax_over_torch_at_each_best"] = at_best["jax"] / at_best["torch"]
   text = json.dumps(out, indent=2)
   print(text)
   if args.out:

@@ -266,6 +266,10 @@ def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
     if paired.get("missing"):
       lines.append("")
       lines.append("No interval (no saved predictions): " + ", ".join(paired["missing"]))
+  elif split == "test" and paired and paired.get("missing"):
+    lines += ["", "No paired intervals: the runs saved no predictions (a workdir made before runs were "
+              "paired, format 1: its methods also drew different batches, so their differences mix "
+              "method and batch order)."]
   effects = summary.get("warmup_effect")
   if effects:
     lines.append("")
