@@ -111,6 +111,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.batch_size = 8
   c.train.eval_batch_size = 32
   c.train.max_steps = 1000
+  c.train.models_at_once = 1       # > 1: runs of a seed with one train setting trained together
+                                   # (vmapped, one compiled program; same results per model)
 
   c.selection = ml_collections.ConfigDict()
   c.selection.eval_every = 100     # evaluate English dev span F1 every N steps ...

@@ -83,6 +83,7 @@ class Bench:
     self.mesh, self.fsdp = data_layout(config)
     self._train_steps: dict[str, tuple[Any, Any, Any]] = {}
     self._warmup_epochs: dict[str, tuple[Any, Any]] = {}
+    self._eval_many = None
     if self.mesh is None:
       self.eval_step = steps.make_eval_step(self.apply_fn)
       self.place = lambda p, copy=True: jax.tree.map(jnp.asarray, p)  # device arrays pass through
@@ -145,13 +146,22 @@ class Bench:
       raise InputError(f"config.data.stride={d.stride} must be below the {budget} subwords a window holds "
                        f"(data.max_length={d.max_length} minus {specials} special tokens)")
 
-  def steps_for(self, train: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    """(optimizer, jitted train step, init_opt_state) for one train setting, built once."""
+  def steps_for(self, train: Mapping[str, Any], *, models: bool = False) -> tuple[Any, Any, Any]:
+    """(optimizer, jitted train step, init_opt_state) for one train setting, built once.
+
+    models=True: the step of several models stacked on a leading axis (one device only)."""
     from mtlws_jax import plan
     from mtlws_jax.train import optim, steps
     train = plan.plain(train)
     keys = [k for k in OPTIMIZER_KEYS if not (k == "max_steps" and train.get("lr_schedule") == "constant")]
-    key = json.dumps({k: train.get(k) for k in keys}, sort_keys=True)
+    key = json.dumps({k: train.get(k) for k in keys}, sort_keys=True) + ("/models" if models else "")
+    if models and key not in self._train_steps:
+      if self.mesh is not None:
+        raise InputError("train.models_at_once > 1 runs on one device: set --config.parallel.mode=none "
+                         "(or train one model at a time over the devices)")
+      opt, _, init = self.steps_for(train)
+      apply_fn, _ = frozen(self._raw_apply, optim.optimizer_from_config(train), self._params_like, train["freeze"])
+      self._train_steps[key] = (opt, steps.make_train_step(apply_fn, opt, models=True), init)
     if key not in self._train_steps:
       try:
         opt = optim.optimizer_from_config(train)
@@ -233,6 +243,28 @@ class Bench:
 
   def score(self, params, enc: Encoded) -> dict:
     return self.score_tags(enc, self.predict_tags(params, enc))
+
+  def score_many(self, stacked_params, enc: Encoded) -> list[dict]:
+    """Scores of N stacked models on one set (one compiled evaluation for all)."""
+    from mtlws_jax.train import steps
+    if self._eval_many is None:
+      self._eval_many = steps.make_eval_step(self.apply_fn, models=True)
+    ids = loop.predict_many(self._eval_many, stacked_params, enc.features, enc.n, self.config.train.eval_batch_size,
+                            pad_multiple=self.config.data.pad_multiple)
+    return [self.score_tags(enc, [[self.data.tags[i] for i in row] for row in model]) for model in ids]
+
+  def model_bytes(self) -> int:
+    """Bytes one model needs while training: parameters, gradients and two Adam moments of the
+    trained ones (activations not counted)."""
+    import re
+    rx = re.compile(self.config.train.freeze) if self.config.train.freeze else None
+    total = trained = 0
+    for path, x in jax.tree_util.tree_leaves_with_path(self._params_like):
+      size = x.size * 4
+      total += size
+      if not (rx and rx.search("/".join(str(getattr(k, "key", k)) for k in path))):
+        trained += size
+    return total + 3 * trained
 
 
 def data_layout(config) -> tuple[Any, bool]:

@@ -44,6 +44,52 @@ def prepare(config, workdir) -> tuple[Any, dict[str, plan.Row], tasks.TaskData]:
   return config, rows, data
 
 
+def _groups(pending, at_once: int) -> list[list]:
+  """The pending (row, run) pairs of a seed in chunks of at most `at_once` with one train setting
+  (one optimizer, one length), in plan order."""
+  import json
+  if at_once <= 1:
+    return [[p] for p in pending]
+  by_setting: dict[str, list] = {}
+  for row, r in pending:
+    key = json.dumps({k: v for k, v in plan.plain(row.train).items() if k != "models_at_once"}, sort_keys=True)
+    by_setting.setdefault(key, []).append((row, r))
+  return [items[i:i + at_once] for items in by_setting.values() for i in range(0, len(items), at_once)]
+
+
+def check_models_at_once(config, bench, out) -> int:
+  """train.models_at_once, refused before training when that many copies cannot fit."""
+  n = int(config.train.get("models_at_once", 1) or 1)
+  if n < 1:
+    raise InputError(f"config.train.models_at_once must be >= 1, got {n}")
+  if n == 1:
+    return 1
+  need = n * bench.model_bytes()
+  have, where = available_memory()
+  if have and need > 0.9 * have:
+    fit = max(1, int(0.9 * have // bench.model_bytes()))
+    raise InputError(f"train.models_at_once={n} needs about {need / 2**30:.1f} GiB for parameters, gradients "
+                     f"and Adam moments alone, but {where} has {have / 2**30:.1f} GiB free: at most {fit} will "
+                     "fit (fewer with activations)")
+  print(f"training up to {n} models at once (about {need / 2**30:.1f} GiB of {have / 2**30:.1f} GiB on {where} "
+        "before activations)", file=out)
+  return n
+
+
+def available_memory() -> tuple[int, str]:
+  """(free bytes, where) of the default device: accelerator memory, else the host's."""
+  dev = jax.devices()[0]
+  stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+  if stats and "bytes_limit" in stats:
+    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0)), f"{dev.device_kind}"
+  try:
+    with open("/proc/meminfo") as f:
+      info = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in f if ":" in l}
+    return info.get("MemAvailable", 0), "this host"
+  except OSError:
+    return 0, "this host"
+
+
 def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
   """Trains and evaluates every (row, run, seed); writes and returns the results."""
   from mtlws_jax.eval import report
@@ -71,10 +117,11 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
   for line in bench.notes:
     print(line, file=out)
 
+  at_once = check_models_at_once(config, bench, out)
   results: dict[str, dict[int, dict]] = {}
   for seed in config.seeds:
+    pending = []
     for row in rows.values():
-      warm = None
       for r in row.runs:
         folder = workdir_lib.run_folder(workdir, r.model_id, seed)
         try:
@@ -84,15 +131,26 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
           done = None
         if done is not None:
           results.setdefault(r.model_id, {})[seed] = done
-          continue
-        if r.warmup:
-          if warm is None:
-            warm = runner.warmup_params(bench, row, seed, workdir, config.progress)
-          params = loop.copy_tree(warm)
         else:
-          params = bench.initial_params(seed)
-        res = runner.train_run(bench, row, r, seed, params, folder, config.progress)
-        results.setdefault(r.model_id, {})[seed] = res
+          pending.append((row, r))
+    warm: dict[str, Any] = {}
+
+    def start(row, r):
+      if not r.warmup:
+        return bench.initial_params(seed)
+      if row.name not in warm:
+        warm[row.name] = runner.warmup_params(bench, row, seed, workdir, config.progress)
+      return loop.copy_tree(warm[row.name])
+
+    for group in _groups(pending, at_once):
+      if len(group) == 1:
+        row, r = group[0]
+        got = [runner.train_run(bench, row, r, seed, start(row, r), workdir_lib.run_folder(workdir, r.model_id, seed),
+                                config.progress)]
+      else:
+        got = runner.train_runs(bench, [(row, r, start(row, r)) for row, r in group], seed, workdir, config.progress)
+      for res in got:
+        results.setdefault(res["model_id"], {})[seed] = res
         print(runner.describe(res), file=out, flush=True)
     bench.forget(seed)
 

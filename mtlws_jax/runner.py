@@ -142,23 +142,60 @@ def train_stream(bench: Bench, run: methods_lib.Run, seed: int) -> PairedStream:
                       order=c.data.get("train_order", "random"))
 
 
+def _schedule(bench: Bench, row: plan.Row) -> loop.Schedule:
+  c = bench.config
+  return loop.Schedule(max_steps=int(row.train["max_steps"]), eval_every=c.selection.eval_every,
+                       eval_after=c.selection.eval_after, curve_every=c.selection.curve_every,
+                       log_every=c.log_every, checkpoint_every=c.checkpoint_every)
+
+
 def train_run(bench: Bench, row: plan.Row, run: methods_lib.Run, seed: int, params,
               folder: pathlib.Path, progress: bool) -> dict:
   """Trains one model, selects it on English dev, scores and saves its predictions."""
-  c = bench.config
   stream = train_stream(bench, run, seed)
   optimizer, train_step, init_opt_state = bench.steps_for(row.train)
-  schedule = loop.Schedule(max_steps=int(row.train["max_steps"]), eval_every=c.selection.eval_every,
-                           eval_after=c.selection.eval_after, curve_every=c.selection.curve_every,
-                           log_every=c.log_every, checkpoint_every=c.checkpoint_every)
   tic = time.perf_counter()
   sel = loop.train_and_select(
       folder=folder, params=bench.place(params), optimizer=optimizer,
       init_opt_state=init_opt_state, train_step=train_step,
       evaluate=lambda p: bench.score(p, bench.source_dev), stream=stream,
-      rng=dropout_key(seed), schedule=schedule,
+      rng=dropout_key(seed), schedule=_schedule(bench, row),
       progress=progress and distributed.is_main_process(), desc=f"{run.model_id} seed {seed}",
-      tensorboard=c.tensorboard)
+      tensorboard=bench.config.tensorboard)
+  return finish(bench, row, run, seed, folder, sel, stream.size, time.perf_counter() - tic)
+
+
+def train_runs(bench: Bench, items, seed: int, workdir: pathlib.Path, progress: bool) -> list[dict]:
+  """Several models of one seed trained in one compiled program (train.models_at_once).
+
+  items: (row, run, starting params) with the same train settings; every model keeps its own
+  stream, folder, selection, checkpoints and result, as `train_run` would give them.
+  """
+  rows = {json.dumps(plan.plain(r.train), sort_keys=True) for r, _, _ in items}
+  if len(rows) != 1:
+    raise ValueError("models trained together need the same train settings")
+  row0 = items[0][0]
+  streams = [train_stream(bench, run, seed) for _, run, _ in items]
+  optimizer, train_step, _ = bench.steps_for(row0.train, models=True)
+  folders = [workdir_lib.run_folder(workdir, run.model_id, seed) for _, run, _ in items]
+  tic = time.perf_counter()
+  sels = loop.train_and_select_many(
+      folders=folders, params=[jax.tree.map(jnp.asarray, p) for _, _, p in items], optimizer=optimizer,
+      train_step=train_step, evaluate=lambda p: bench.score_many(p, bench.source_dev), streams=streams,
+      rngs=[dropout_key(seed)] * len(items), schedule=_schedule(bench, row0), pad_id=bench.tokenizer.pad_token_id,
+      progress=progress and distributed.is_main_process(),
+      desc=f"{len(items)} models ({', '.join(run.model_id for _, run, _ in items)}) seed {seed}",
+      tensorboard=bench.config.tensorboard)
+  seconds = (time.perf_counter() - tic) / len(items)
+  return [finish(bench, row, run, seed, folder, sel, stream.size, seconds)
+          for (row, run, _), folder, sel, stream in zip(items, folders, sels, streams)]
+
+
+def finish(bench: Bench, row: plan.Row, run: methods_lib.Run, seed: int, folder: pathlib.Path,
+           sel: loop.Selection, train_examples: int, seconds: float) -> dict:
+  """Scores the selected model, saves its predictions and result (the run is then complete)."""
+  c = bench.config
+  tic = time.perf_counter()
   preds, digests = {}, {}
 
   def scored(split: str, enc) -> dict:
@@ -170,7 +207,7 @@ def train_run(bench: Bench, row: plan.Row, run: methods_lib.Run, seed: int, para
   result = {
       "model_id": run.model_id, "row": row.name, "method": run.method, "adapt": run.adapt, "seed": seed,
       "train_sets": [f"{s.lang}:{s.kind}" for s in run.train_sets], "warmup_langs": list(run.warmup_langs),
-      "train_examples": stream.size, "max_steps": schedule.max_steps,
+      "train_examples": train_examples, "max_steps": int(row.train["max_steps"]),
       "warmup_steps": row.warmup_steps, "best_step": sel.best_step, "english_dev": sel.best_score,
       "english_dev_scores": en_dev, "dev_curve": sel.evals,
       "target_dev": ({l: scored(f"dev:{l}", bench.target_dev[l]) for l in run.eval_langs}
@@ -182,7 +219,7 @@ def train_run(bench: Bench, row: plan.Row, run: methods_lib.Run, seed: int, para
                        f"from the selection's {sel.best_score}")
   if distributed.is_main_process():
     workdir_lib.save_predictions(folder, preds, digests)
-    (folder / "timing.json").write_text(json.dumps({"seconds": time.perf_counter() - tic}) + "\n")
+    (folder / "timing.json").write_text(json.dumps({"seconds": seconds + time.perf_counter() - tic}) + "\n")
     workdir_lib.write_json(folder / "result.json", result)
     # A finished run needs only its selected parameters (predict, export): the latest state
     # (parameters and Adam moments, about twice the model) was for resuming.

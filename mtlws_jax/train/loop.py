@@ -123,12 +123,15 @@ class RunCheckpoints:
   `restore` discards those newer ones (the resumed run recomputes them).
   """
 
-  def __init__(self, folder: pathlib.Path):
+  def __init__(self, folder: pathlib.Path, keep_latest: int = 1):
+    """keep_latest=2 for models trained together: after a kill between their saves, every model
+    can go back to the last step they all saved."""
     opts = lambda keep: ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False,
                                                      create=True)
     self.folder = folder
-    self.latest = ocp.CheckpointManager(folder / "latest", options=opts(1))
+    self.latest = ocp.CheckpointManager(folder / "latest", options=opts(keep_latest))
     self.best = ocp.CheckpointManager(folder / "best", options=opts(None))
+    self._best_refs: dict[int, int] = {}  # latest step -> the best step its loop state points to
 
   def latest_step(self) -> int | None:
     return self.latest.latest_step()
@@ -140,8 +143,11 @@ class RunCheckpoints:
         state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
         loop=ocp.args.JsonSave(dict(loop_state))))
     self.latest.wait_until_finished()
-    for s in self.best.all_steps():  # only the best this checkpoint points to is needed now
-      if s != loop_state.get("best_step", -1):
+    kept = set(self.latest.all_steps())
+    self._best_refs[step] = loop_state.get("best_step", -1)
+    self._best_refs = {k: b for k, b in self._best_refs.items() if k in kept}
+    for s in self.best.all_steps():  # only the bests the kept checkpoints point to are needed now
+      if s not in self._best_refs.values():
         self.best.delete(s)
 
   def save_best(self, step: int, params) -> None:
@@ -150,15 +156,20 @@ class RunCheckpoints:
     self.best.save(step, args=ocp.args.Composite(params=ocp.args.StandardSave(params)))
     self.best.wait_until_finished()
 
-  def restore(self, params, opt_state) -> tuple[Params, Any, dict, Params | None]:
-    """(params, opt_state, loop_state, best_params or None) of the latest checkpoint."""
-    step = self.latest.latest_step()
+  def restore(self, params, opt_state, step: int | None = None) -> tuple[Params, Any, dict, Params | None]:
+    """(params, opt_state, loop_state, best_params or None) of the latest checkpoint (or of
+    `step`, an older kept one; newer ones are deleted)."""
+    step = self.latest.latest_step() if step is None else step
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state})
     got = self.latest.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), loop=ocp.args.JsonRestore()))
+    for s in self.latest.all_steps():
+      if s != step:
+        self.latest.delete(s)
     loop_state = dict(got.loop)
     best = None
     best_step = loop_state.get("best_step", -1)
+    self._best_refs = {step: best_step}
     for s in self.best.all_steps():
       if s != best_step:
         self.best.delete(s)  # saved after the latest checkpoint by a run that was then killed
@@ -304,7 +315,132 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
                    best_score=loop_state["best_score"], evals=list(loop_state["evals"]))
 
 
-def _open_checkpoints(folder: pathlib.Path, params, opt_state):
+def stack(trees: Sequence[Any]):
+  """Pytrees with a new leading model axis (device arrays)."""
+  import jax.numpy as jnp
+  return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
+
+
+def unstack(tree, i: int):
+  """Model i of a stacked pytree."""
+  return jax.tree.map(lambda x: x[i], tree)
+
+
+def stack_batches(batches: Sequence[Mapping[str, np.ndarray]], pad_id: int) -> dict[str, np.ndarray]:
+  """Batches of N models (same rows) as [N, B, S] arrays, right-padded to the longest S with
+  label-less padding (input pad id, mask 0, labels -1), which changes no model's loss."""
+  fill = {"input_ids": pad_id, "labels": -1, "word_ids": -1, "example_ids": -1}
+  out = {}
+  for key in batches[0]:
+    arrays = [np.asarray(b[key]) for b in batches]
+    shape = tuple(max(a.shape[d] for a in arrays) for d in range(arrays[0].ndim))
+    stacked = np.full((len(arrays),) + shape, fill.get(key, 0), arrays[0].dtype)
+    for i, a in enumerate(arrays):
+      stacked[(i,) + tuple(slice(0, n) for n in a.shape)] = a
+    out[key] = stacked
+  return out
+
+
+def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Params], optimizer,
+                          train_step: Callable, evaluate: Callable[[Params], Sequence[Mapping[str, float]]],
+                          streams: Sequence[Any], rngs: Sequence[jax.Array], schedule: Schedule, pad_id: int,
+                          progress: bool = False, desc: str = "", tensorboard: bool = True) -> list[Selection]:
+  """`train_and_select` for N models in one compiled program (train.models_at_once).
+
+  train_step: steps.make_train_step(..., models=True), all arrays with a leading model axis;
+  evaluate(stacked params) -> one score dict per model. Each model keeps its own stream, key,
+  folder, metrics, selection and checkpoints, exactly as when trained alone (the same numbers up
+  to float summation order). The models save at the same steps and keep their last two
+  checkpoints, so after a kill between their saves all resume from the last step every one saved.
+  """
+  n = len(folders)
+  folders = [pathlib.Path(f) for f in folders]
+  opt_states = [optimizer.init(p) for p in params]
+  fresh = lambda: {"step": 0, "best_step": -1, "best_score": -1.0, "evals": [], "loss_sum": 0.0, "loss_count": 0}
+  loop_states, bests = [fresh() for _ in range(n)], [None] * n
+  opened = [_open_checkpoints(f, p, o, keep_latest=2, restore=False) for f, p, o in zip(folders, params, opt_states)]
+  ckpts = [c for c, _, _ in opened]
+  steps_on_disk = [c.latest.all_steps() for c in ckpts]
+  common = set.intersection(*(set(s) for s in steps_on_disk)) if all(steps_on_disk) else set()
+  resume = max(common) if common else None
+  params, opt_states = list(params), list(opt_states)
+  for i, c in enumerate(ckpts):
+    if resume is None:
+      if steps_on_disk[i]:  # others have nothing to resume from: all start again (same results)
+        ckpts[i].close()
+        import shutil
+        shutil.rmtree(folders[i] / "checkpoints", ignore_errors=True)
+        ckpts[i] = RunCheckpoints(folders[i] / "checkpoints", keep_latest=2)
+      continue
+    params[i], opt_states[i], loop_states[i], bests[i] = c.restore(params[i], opt_states[i], step=resume)
+  writers = [MetricWriter(f, resume_step=resume, tensorboard=tensorboard) for f in folders]
+  best_saved = [True] * n
+  p_s, o_s, rng_s = stack(params), stack(opt_states), stack(rngs)
+  del params, opt_states
+  step = loop_states[0]["step"]
+  bar = None
+  if progress and step < schedule.max_steps:
+    from tqdm import tqdm
+    bar = tqdm(total=schedule.max_steps, initial=step, desc=desc, unit="step", dynamic_ncols=True, leave=False)
+  tic, tic_step = time.perf_counter(), step
+  try:
+    while step < schedule.max_steps:
+      batch = stack_batches([s.batch(step) for s in streams], pad_id)
+      p_s, o_s, m = train_step(p_s, o_s, batch, rng_s)
+      finite = np.asarray(m["finite"])
+      if not finite.all():
+        i = int(np.argmin(finite))
+        err = steps_lib.NonFiniteLossError(step + 1, float(np.asarray(m["loss"])[i]), float(np.asarray(m["grad_norm"])[i]))
+        writers[i].write(step + 1, {"error": str(err)})
+        raise steps_lib.NonFiniteLossError(step + 1, err.loss, err.grad_norm) from None
+      step += 1
+      losses, norms = np.asarray(m["loss"]), np.asarray(m["grad_norm"])
+      for i in range(n):
+        loop_states[i]["loss_sum"] += float(losses[i])
+        loop_states[i]["loss_count"] += 1
+      if bar is not None:
+        bar.update(1)
+      if step % schedule.log_every == 0 or step == schedule.max_steps:
+        now = time.perf_counter()
+        for i in range(n):
+          ls = loop_states[i]
+          writers[i].write(step, {"train_loss": ls["loss_sum"] / ls["loss_count"], "grad_norm": float(norms[i]),
+                                  "steps_per_sec": (step - tic_step) / max(now - tic, 1e-9)})
+          ls["loss_sum"], ls["loss_count"] = 0.0, 0
+        tic, tic_step = now, step
+      candidate, curve = schedule.is_candidate(step), schedule.is_curve(step)
+      if candidate or curve:
+        all_scores = evaluate(p_s)
+        for i, scores in enumerate(all_scores):
+          scores = {k: float(v) for k, v in scores.items()}
+          writers[i].write(step, {f"dev_{k}": v for k, v in scores.items()} | {"selection": candidate})
+          loop_states[i]["evals"].append({"step": step, "f1": scores["f1"], "selection": candidate})
+          if candidate and scores["f1"] > loop_states[i]["best_score"]:
+            bests[i], best_saved[i] = copy_tree(unstack(p_s, i)), False
+            loop_states[i]["best_score"], loop_states[i]["best_step"] = scores["f1"], step
+        tic, tic_step = time.perf_counter(), step
+      if step % schedule.checkpoint_every == 0 or step == schedule.max_steps:
+        for i in range(n):
+          best_saved[i] = _checkpoint(ckpts[i], step, unstack(p_s, i), unstack(o_s, i), loop_states[i],
+                                      bests[i], best_saved[i])
+  finally:
+    if bar is not None:
+      bar.close()
+    for w in writers:
+      w.close()
+    for c in ckpts:
+      c.close()
+  out = []
+  for i in range(n):
+    if bests[i] is None:
+      raise RuntimeError(f"{folders[i]}: no model-selection evaluation happened (max_steps={schedule.max_steps})")
+    ls = loop_states[i]
+    out.append(Selection(best_params=bests[i], best_step=ls["best_step"], best_score=ls["best_score"],
+                         evals=list(ls["evals"])))
+  return out
+
+
+def _open_checkpoints(folder: pathlib.Path, params, opt_state, keep_latest: int = 1, restore: bool = True):
   """(checkpoints, resume step or None, restored state or None) of a run's folder.
 
   A checkpoint that cannot be read (a corrupted file, a half-written save from a killed process
@@ -314,14 +450,21 @@ def _open_checkpoints(folder: pathlib.Path, params, opt_state):
   import shutil
   where = folder / "checkpoints"
   try:
-    ckpt = RunCheckpoints(where)
+    ckpt = RunCheckpoints(where, keep_latest=keep_latest)
     resume = ckpt.latest_step()
-    return ckpt, resume, (ckpt.restore(params, opt_state) if resume is not None else None)
+    if restore and resume is not None:
+      return ckpt, resume, ckpt.restore(params, opt_state)
+    if not restore and resume is not None:  # check the files are readable now, restore later
+      abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state})
+      for s in ckpt.latest.all_steps():
+        ckpt.latest.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
+                                                       loop=ocp.args.JsonRestore()))
+    return ckpt, resume, None
   except Exception as e:  # noqa: BLE001 (orbax raises many types for broken files)
     print(f"warning: {where}: the checkpoint cannot be read ({type(e).__name__}: {str(e)[:200]}); "
           "restarting this run from step 0 (its results will be the same)", flush=True)
     shutil.rmtree(where, ignore_errors=True)
-    return RunCheckpoints(where), None, None
+    return RunCheckpoints(where, keep_latest=keep_latest), None, None
 
 
 def _checkpoint(ckpt: RunCheckpoints, step: int, params, opt_state, loop_state: dict, best,
@@ -336,6 +479,16 @@ def _checkpoint(ckpt: RunCheckpoints, step: int, params, opt_state, loop_state: 
     ckpt.save_best(loop_state["best_step"], best)
   ckpt.save_latest(step, params, opt_state, loop_state)
   return True
+
+
+def predict_many(eval_step: Callable, params: Params, features: Sequence[encode.Feature],
+                 num_sentences: int, batch_size: int, *, pad_multiple: int = 8) -> list[list[list[int]]]:
+  """`predict` for N stacked models (eval_step of steps.make_eval_step(..., models=True))."""
+  bs = list(encode.batches(features, batch_size, shuffle=False, pad_multiple=pad_multiple, fill_last=True))
+  preds = [np.asarray(eval_step(params, b)["pred_ids"]) for b in bs]  # [N, B, S] each
+  n = preds[0].shape[0] if preds else 0
+  sizes = _num_words(features, num_sentences)
+  return [encode.merge_predictions(bs, [p[i] for p in preds], num_sentences, num_words=sizes) for i in range(n)]
 
 
 def predict(eval_step: Callable, params: Params, features: Sequence[encode.Feature],

@@ -50,7 +50,7 @@ def _tree_select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
 
 def make_train_step(apply_fn: ApplyFn, optimizer: optax.GradientTransformation, *,
                     loss_fn: LossFn | None = None, skip_nonfinite: bool = True,
-                    donate: bool = True) -> Callable[..., tuple[Params, Any, dict[str, jax.Array]]]:
+                    donate: bool = True, models: bool = False) -> Callable[..., tuple[Params, Any, dict[str, jax.Array]]]:
   """Builds `train_step(params, opt_state, batch, rng) -> (params, opt_state, metrics)`, jitted.
 
   rng: a base PRNG key (dropout key = fold_in(rng, step)) or None for no dropout.
@@ -58,6 +58,8 @@ def make_train_step(apply_fn: ApplyFn, optimizer: optax.GradientTransformation, 
   optimizer count after it). With skip_nonfinite a NaN/inf loss or gradient leaves params and
   opt_state unchanged, so the last good parameters survive donation; call `check_finite`.
   The optimizer state must hold a counter (see optim.make_optimizer / optim.step_of).
+  models=True: the step of N models at once (jax.vmap): params, opt_state, batch and rng carry a
+  leading model axis [N, ...] and so do the metrics (train.models_at_once).
   """
   loss_fn = loss_fn or default_loss_fn()
 
@@ -81,10 +83,12 @@ def make_train_step(apply_fn: ApplyFn, optimizer: optax.GradientTransformation, 
                "step": (step + 1).astype(jnp.int32)}
     return new_params, new_opt_state, metrics
 
+  if models:  # several models in one program: params, state, batch and key on a leading axis
+    train_step = jax.vmap(train_step)
   return jax.jit(train_step, donate_argnums=(0, 1) if donate else ())
 
 
-def make_eval_step(apply_fn: ApplyFn, *, loss_fn: LossFn | None = None
+def make_eval_step(apply_fn: ApplyFn, *, loss_fn: LossFn | None = None, models: bool = False
                    ) -> Callable[[Params, Batch], dict[str, jax.Array]]:
   """Builds `eval_step(params, batch) -> {pred_ids [B,S] int32, loss_sum, num_tokens}`, jitted.
 
@@ -102,6 +106,8 @@ def make_eval_step(apply_fn: ApplyFn, *, loss_fn: LossFn | None = None
     return {"pred_ids": jnp.argmax(logits, axis=-1).astype(jnp.int32),
             "loss_sum": loss_sum, "num_tokens": num_tokens}
 
+  if models:  # N stacked models on one batch: outputs [N, ...]
+    eval_step = jax.vmap(eval_step, in_axes=(0, None))
   return jax.jit(eval_step)
 
 
