@@ -102,7 +102,32 @@ class TranslationCache:
     self._db.close()
 
 
-class Seq2SeqTranslator:
+class CachedTranslator:
+  """What every machine translator shares: detokenize, translate each distinct text once (cache
+  first), re-tokenize. Subclasses set model_id, settings, src_lang, tgt_lang, cache, generated
+  and implement `_generate(texts) -> texts`."""
+
+  def translate_text(self, texts: Sequence[str]) -> list[str]:
+    """Plain text in, plain text out; each distinct text translated once, cache first."""
+    unique = list(dict.fromkeys(texts))
+    known = self.cache.get_many(self.model_id, self.settings, unique) if self.cache is not None else {}
+    todo = [t for t in unique if t not in known and t]
+    if todo:
+      new = dict(zip(todo, self._generate(todo)))
+      if self.cache is not None:
+        self.cache.put_many(self.model_id, self.settings, new)
+      known.update(new)
+    known.setdefault("", "")
+    return [known[t] for t in texts]
+
+  def translate(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    for k, s in enumerate(sentences):
+      A.check_tokens(s, line=k + 1, what="source sentence")
+    texts = [detokenize(s, self.src_lang) for s in sentences]
+    return [tokenize(t, self.tgt_lang) for t in self.translate_text(texts)]
+
+
+class Seq2SeqTranslator(CachedTranslator):
   """A transformers seq2seq model (local folder or loaded objects), batched, cached.
 
   model_id names the model in the cache (default: the path); `settings` (beams, length) join
@@ -153,27 +178,8 @@ class Seq2SeqTranslator:
       self.generated += len(batch)
     return out
 
-  def translate_text(self, texts: Sequence[str]) -> list[str]:
-    """Plain text in, plain text out; each distinct text translated once, cache first."""
-    unique = list(dict.fromkeys(texts))
-    known = self.cache.get_many(self.model_id, self.settings, unique) if self.cache is not None else {}
-    todo = [t for t in unique if t not in known and t]
-    if todo:
-      new = dict(zip(todo, self._generate(todo)))
-      if self.cache is not None:
-        self.cache.put_many(self.model_id, self.settings, new)
-      known.update(new)
-    known.setdefault("", "")
-    return [known[t] for t in texts]
 
-  def translate(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-    for k, s in enumerate(sentences):
-      A.check_tokens(s, line=k + 1, what="source sentence")
-    texts = [detokenize(s, self.src_lang) for s in sentences]
-    return [tokenize(t, self.tgt_lang) for t in self.translate_text(texts)]
-
-
-class ApertiumTranslator:
+class ApertiumTranslator(CachedTranslator):
   """Apertium, the rule-based offline translator Debian ships (`apt-get install apertium
   apertium-eng-spa`; more pairs: apertium-es-pt, apertium-spa-ita, apertium-fr-es,
   apertium-spa-cat). English reaches Spanish directly and Portuguese, Italian, French and
@@ -238,27 +244,12 @@ class ApertiumTranslator:
       raise InputError(f"apertium {mode} returned {len(out)} lines for {len(texts)}")
     return [o.strip() for o in out]
 
-  def translate_text(self, texts: Sequence[str]) -> list[str]:
-    unique = list(dict.fromkeys(texts))
-    known = self.cache.get_many(self.model_id, self.settings, unique) if self.cache is not None else {}
-    todo = [t for t in unique if t not in known and t]
-    if todo:
-      out = todo
-      for mode in self.modes:
-        out = self._run(mode, out)
-      new = dict(zip(todo, out))
-      self.generated += len(todo)
-      if self.cache is not None:
-        self.cache.put_many(self.model_id, self.settings, new)
-      known.update(new)
-    known.setdefault("", "")
-    return [known[t] for t in texts]
-
-  def translate(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-    for k, s in enumerate(sentences):
-      A.check_tokens(s, line=k + 1, what="source sentence")
-    texts = [detokenize(s, self.src_lang) for s in sentences]
-    return [tokenize(t, self.tgt_lang) for t in self.translate_text(texts)]
+  def _generate(self, texts: list[str]) -> list[str]:
+    out = texts
+    for mode in self.modes:  # en -> es, then es -> pt (say)
+      out = self._run(mode, out)
+    self.generated += len(texts)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
