@@ -48,7 +48,9 @@ def test_identical_predictions_give_exactly_zero():
   c = np.stack([metrics.sentence_counts("absa", gold, pred)] * 3)  # 3 seeds
   got = bootstrap.paired_difference({"es": (c, c.copy()), "fr": (c[:, :50], c[:, :50])})
   for k in ("es", "fr", "avg"):
-    assert got[k] == {"diff": 0.0, "low": 0.0, "high": 0.0, "excludes_zero": False}
+    assert {x: got[k][x] for x in ("diff", "low", "high", "excludes_zero")} == {
+        "diff": 0.0, "low": 0.0, "high": 0.0, "excludes_zero": False}
+    assert got[k]["per_seed"] == [0.0, 0.0, 0.0] and got[k]["seeds_same_sign"] == 0
 
 
 def test_interval_covers_a_known_difference():
@@ -66,6 +68,7 @@ def test_interval_covers_a_known_difference():
       cb.append(metrics.sentence_counts("absa", gold, _synthetic(400, 0.6, rng)[1]))
     got = bootstrap.paired_difference({"es": (np.stack(ca), np.stack(cb))}, n_resamples=500, seed=rep)["es"]
     assert got["low"] <= got["diff"] <= got["high"] and got["excludes_zero"]
+    assert got["diff"] == pytest.approx(np.mean(got["per_seed"]))
     covered += got["low"] <= truth <= got["high"]
     widths.append(got["high"] - got["low"])
   assert 34 <= covered <= 40, covered

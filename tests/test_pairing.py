@@ -45,7 +45,8 @@ def test_mtl_ws_without_warmup_is_zero_shot_bit_for_bit(assets, tmp_path):
   assert _lines(tmp_path / "w", "zero_shot", 0) != _lines(tmp_path / "w", "zero_shot", 1)
   # identical predictions: a difference of exactly 0 with the interval [0, 0]
   d = summary["paired"]["rows"]["mtl_ws"]
-  assert all(v == {"diff": 0.0, "low": 0.0, "high": 0.0, "excludes_zero": False} for v in d.values())
+  assert all({k: v[k] for k in ("diff", "low", "high", "excludes_zero")} ==
+             {"diff": 0.0, "low": 0.0, "high": 0.0, "excludes_zero": False} for v in d.values())
 
 
 def _feats(n, start):

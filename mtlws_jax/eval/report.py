@@ -250,19 +250,22 @@ def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
     lines += ["", f"Difference to {summary['methods'][paired['baseline']]['label']} (F1 points, mean over "
               f"{n} paired seed{'s' if n > 1 else ''}) with a {100 * paired['confidence']:.0f}% paired-bootstrap "
               f"interval over test sentences ({paired['n_resamples']} resamples); **bold**: the interval "
-              "excludes 0. Cost per model: training steps, warmup inner SGD steps (Z x K x |L|), "
-              "minutes (training incl. evaluation; warmup).", "",
-              "| Model | " + " | ".join(langs) + " | Avg. | steps | warmup steps | min | warmup min |",
-              "|---|" + "---:|" * (len(langs) + 5)]
+              "excludes 0. The interval covers the test sample, not training noise: \"Avg. by seed\" gives "
+              "each seed's difference. Cost per model: training steps, warmup inner SGD steps "
+              "(Z x K x |L|), minutes (training incl. evaluation; warmup).", "",
+              "| Model | " + " | ".join(langs) + " | Avg. | Avg. by seed | steps | warmup steps | min | warmup min |",
+              "|---|" + "---:|" * (len(langs) + 6)]
     for name, m in summary["methods"].items():
       c, t = m.get("cost", {}), summary.get("timing", {}).get(name, {})
       cost = (f" {c.get('train_steps', '–')} | {c.get('warmup_steps', 0)} | "
               f"{_minutes(t.get('train_seconds_per_model'))} | {_minutes(t.get('warmup_seconds'))} |")
       if name == paired["baseline"]:
-        lines.append(f"| {m['label']} | " + " | ".join("0" for _ in [*langs, "avg"]) + " |" + cost)
+        lines.append(f"| {m['label']} | " + " | ".join("0" for _ in [*langs, "avg"]) + " | |" + cost)
       elif name in paired["rows"]:
         d = paired["rows"][name]
-        lines.append(f"| {m['label']} | " + " | ".join(_diff_cell(d[k]) for k in [*langs, "avg"]) + " |" + cost)
+        by_seed = " / ".join(f"{x:+.1f}" for x in d["avg"].get("per_seed", []))
+        lines.append(f"| {m['label']} | " + " | ".join(_diff_cell(d[k]) for k in [*langs, "avg"])
+                     + f" | {by_seed} |" + cost)
     if paired.get("missing"):
       lines.append("")
       lines.append("No interval (no saved predictions): " + ", ".join(paired["missing"]))
