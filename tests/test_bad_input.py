@@ -11,8 +11,10 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -212,15 +214,32 @@ def test_broken_results_and_checkpoints_are_recovered(assets, tmp_path):
   p = _run_py(assets, work, *args)
   assert p.returncode == 0 and "recomputing that run" in p.stdout, p.stdout + p.stderr[-2000:]
   assert json.loads((run / "result.json").read_text())["target_test"] == good["target_test"]
-  # a corrupted checkpoint of an unfinished run: restarted from step 0, same result
-  (run / "result.json").unlink()
-  for f in (run / "checkpoints").rglob("*"):
+  # a finished run keeps only its selected parameters: without result.json it trains again
+  assert not (run / "checkpoints" / "latest").exists()
+  # a corrupted checkpoint of an unfinished (killed) run: restarted from step 0, same result
+  cut = tmp_path / "cut"
+  data, model = assets
+  victim = subprocess.Popen(
+      [sys.executable, str(ROOT / "run.py"), "--config=" + str(ROOT / "configs" / "tiny.py"), f"--workdir={cut}",
+       f"--config.data_dir={data}", f"--config.model.path={model}", *args],
+      cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  latest = cut / "runs" / "zero_shot" / "seed0" / "checkpoints" / "latest"
+  deadline = time.time() + 240
+  while victim.poll() is None and time.time() < deadline:
+    if latest.exists() and any(p.name.isdigit() and (p / "commit_success.txt").exists() for p in latest.iterdir()):
+      victim.send_signal(signal.SIGKILL)
+      break
+    time.sleep(0.005)
+  assert victim.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+  for f in latest.rglob("*"):
     if f.is_file() and f.stat().st_size > 0:
       f.write_bytes(b"garbage")
-  p = _run_py(assets, work, *args)
+  p = _run_py(assets, cut, *args)
   assert p.returncode == 0, p.stderr[-3000:]
-  assert "cannot be read" in p.stdout and "restarting this run from step 0" in p.stdout
-  assert json.loads((run / "result.json").read_text())["target_test"] == good["target_test"]
+  assert "cannot be read" in p.stdout and "restarting this run from step 0" in p.stdout, p.stdout + p.stderr[-3000:]
+  assert "Traceback" not in p.stderr, p.stderr[-3000:]
+  cut_run = cut / "runs" / "zero_shot" / "seed0"
+  assert json.loads((cut_run / "result.json").read_text())["target_test"] == good["target_test"]
   # the report on things that are not workdirs
   _one_error(_cli("-m", "mtlws_jax.eval.report", str(tmp_path / "nothing")), "no config.json")
   _one_error(_cli("-m", "mtlws_jax.eval.report", str(work / "config.json")), "not a folder")
