@@ -143,7 +143,9 @@ def test_second_run_uses_the_cache_and_makes_no_request(downloaded, hub, data):
   first, _, root = downloaded
   assert first.returncode == 0, "the download run failed (see the test above)"
   hub.clear()
-  got = run_py(data, root / "w2", hub_env(root, hub.endpoint))
+  # the lookup is under test, not training: one short ZERO-SHOT run
+  got = run_py(data, root / "w2", hub_env(root, hub.endpoint), "--config.method=zero_shot",
+               "--config.train.max_steps=8", "--config.selection.eval_after=8")
   assert got.returncode == 0, got.stderr[-4000:]
   assert hub.requests == [], [(r.method, r.path) for r in hub.requests]
   assert "(Hugging Face cache)" in got.stdout and "downloading" not in got.stdout
