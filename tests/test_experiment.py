@@ -138,6 +138,12 @@ def test_report_rebuilds_tables_from_the_runs_and_sets_the_paper_beside(finished
     copy_seed(mid)
   md = report.rebuild(copy)
   assert "F1 (%), 1 seed" in md and "Not finished (left out): mtl_ws seed 1" in md
+  # the rows that finished seed 1 reported alone over both seeds, paired with ZERO-SHOT
+  md = report.rebuild(copy, only_rows=["zero_shot", "mtl"])
+  assert "mean ± std over 2 seeds" in md and "| MTL |" in md and "MTL-WS" not in md and "Not finished" not in md
+  assert "Difference to ZERO-SHOT (F1 points, mean over 2 paired seeds)" in md
+  with pytest.raises(InputError, match=r"--rows: no row 'nope'"):
+    report.rebuild(copy, only_rows=["nope"])
   copy_seed("mtl_ws")
   md = report.rebuild(copy)
   assert "mean ± std over 2 seeds" in md and "± 0.00" in md  # two equal seeds: std 0

@@ -436,11 +436,12 @@ def plot_all(summary: Mapping[str, Any], workdir: pathlib.Path) -> list[pathlib.
 # Rebuilding from a workdir.
 
 
-def collect(workdir: pathlib.Path, seeds: Sequence[int] | None = None):
+def collect(workdir: pathlib.Path, seeds: Sequence[int] | None = None, only_rows: Sequence[str] | None = None):
   """(config, rows, results, seeds, missing) from a workdir's config.json and runs' result.json.
 
   Seeds default to those on disk whose every planned run has finished; `missing` lists the
   runs of other seeds that have not (a grid still running, or a killed one to resume).
+  only_rows: report these rows alone (a grid whose rows have finished different seeds).
   """
   import ml_collections
   workdir = pathlib.Path(workdir)
@@ -456,6 +457,12 @@ def collect(workdir: pathlib.Path, seeds: Sequence[int] | None = None):
   except (KeyError, AttributeError, TypeError) as e:
     raise InputError(f"config.json is not a run.py config ({type(e).__name__}: {e})",
                      workdir / "config.json") from None
+  if only_rows:
+    unknown = [r for r in only_rows if r not in rows]
+    if unknown:
+      raise InputError(f"--rows: no row {', '.join(map(repr, unknown))} in this workdir (its rows: "
+                       + ", ".join(rows) + ")", workdir / "config.json")
+    rows = {name: rows[name] for name in rows if name in only_rows}
   ids = [r.model_id for row in rows.values() for r in row.runs]
   on_disk = sorted({int(p.name[4:]) for mid in ids for p in (workdir / "runs" / mid).glob("seed*")
                     if p.name[4:].isdigit()} | set(config.seeds))
@@ -487,10 +494,10 @@ def load_gold_test(config) -> tuple[dict | None, str]:
 
 
 def rebuild(workdir: str | pathlib.Path, *, seeds: Sequence[int] | None = None,
-            paper_backbone: str | None = None) -> str:
+            paper_backbone: str | None = None, only_rows: Sequence[str] | None = None) -> str:
   """Writes results.json, results.md and plots of a workdir from its runs; returns the markdown."""
   workdir = pathlib.Path(workdir)
-  config, rows, results, complete, missing = collect(workdir, seeds)
+  config, rows, results, complete, missing = collect(workdir, seeds, only_rows)
   if not complete:
     raise InputError("no seed has all its runs finished; missing: " + ", ".join(missing[:10])
                      + (" ..." if len(missing) > 10 else ""), workdir)
@@ -521,13 +528,16 @@ def _main(argv: Sequence[str] | None = None) -> None:
                   "of a run.py workdir from its finished runs; optionally beside the paper's numbers.")
   ap.add_argument("workdir")
   ap.add_argument("--seeds", default="", help="comma list (default: every seed whose runs all finished)")
+  ap.add_argument("--rows", default="", help="comma list of rows (methods or variants) to report alone, e.g. "
+                  "zero_shot,ws_reptile when the other rows have finished fewer seeds (default: all)")
   ap.add_argument("--paper", choices=paper.BACKBONES, help="print the paper's table of this backbone beside ours")
   args = ap.parse_args(argv)
+  only_rows = [r.strip() for r in args.rows.split(",") if r.strip()] or None
   try:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or None
   except ValueError:
     ap.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
-  print(rebuild(args.workdir, seeds=seeds, paper_backbone=args.paper), end="")
+  print(rebuild(args.workdir, seeds=seeds, paper_backbone=args.paper, only_rows=only_rows), end="")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
