@@ -125,13 +125,25 @@ def check(config, workdir: pathlib.Path) -> None:
 
 
 def write_config(config, workdir: pathlib.Path) -> dict:
-  """config.json: the resolved config and the format; variants of earlier runs are kept."""
+  """config.json: the resolved config and the format.
+
+  The variants, rows (`method`) and seeds of earlier invocations are kept beside this one's, so a
+  grid run in parts (`--config.method=zero_shot --config.seeds=1`, ...) is reported whole.
+  """
   workdir = pathlib.Path(workdir)
   resolved = plan.plain(config)
   saved = saved_config(workdir) or {}
   variants = dict(saved.get("variants") or {})
   variants.update(resolved.get("variants") or {})
   resolved["variants"] = variants
+  if saved.get("method"):
+    try:
+      rows = [*plan.parse_rows(saved["method"], variants), *plan.parse_rows(resolved["method"], variants)]
+      resolved["method"] = ",".join(dict.fromkeys(rows))
+    except InputError:  # a saved row whose variant is gone: keep this invocation's rows only
+      pass
+  if isinstance(saved.get("seeds"), list):
+    resolved["seeds"] = list(dict.fromkeys([*saved["seeds"], *resolved.get("seeds", [])]))
   resolved["workdir_format"] = FORMAT
   tmp = workdir / "config.json.tmp"
   tmp.write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -95,3 +95,20 @@ def test_plots(summary, tmp_path):
   f1, loss = report._curves(tmp_path, "mtl_ws", [0, 1])
   assert f1 == pytest.approx({10: 30.0, 20: 50.0, 30: 55.0})
   assert loss == pytest.approx({10: 1.0, 20: 0.5, 30: 1 / 3})
+
+
+def test_a_grid_run_in_parts_keeps_every_row_and_seed_in_config_json(tmp_path):
+  """run.py --config.method=... --config.seeds=... on one workdir, part by part: the report plans
+  from config.json, so it must hold the union of the parts, not the last one alone."""
+  from mtlws_jax import workdir
+  c = plan.normalize(_config(seeds=(0,), method="zero_shot,mtl_ws"))
+  workdir.write_config(c, tmp_path)
+  with c.unlocked():
+    c.method, c.seeds = "mtl,zero_shot", (1, 0)
+  workdir.check(c, tmp_path)  # the parts are one config
+  saved = workdir.write_config(c, tmp_path)
+  assert saved["method"] == "zero_shot,mtl_ws,mtl" and saved["seeds"] == [0, 1]
+  on_disk = json.loads((tmp_path / "config.json").read_text())
+  assert on_disk["method"] == "zero_shot,mtl_ws,mtl" and on_disk["seeds"] == [0, 1]
+  assert list(plan.plan_rows(plan.normalize(ml_collections.ConfigDict(
+      {k: v for k, v in on_disk.items() if k != "workdir_format"})))) == ["zero_shot", "mtl_ws", "mtl"]
