@@ -22,6 +22,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import benchmarks  # noqa: E402
+
 
 def one(shape: str, n: int, args) -> dict:
   import jax
@@ -91,31 +93,24 @@ def main() -> None:
   args = ap.parse_args()
   if args.one:
     shape, n = args.one.split(":")
-    print("RESULT " + json.dumps(one(shape, int(n), args)))
+    print(benchmarks.RESULT + json.dumps(one(shape, int(n), args)))
     return
-  import subprocess
   import jax
   out = {"what": __doc__.split("\n")[0], "backend": jax.default_backend(), "device": str(jax.devices()[0]),
          "batch": args.batch, "seq": args.seq, "results": [], "load_average_start": os.getloadavg()[0]}
   for shape in args.shapes.split(","):
     base = None
     for n in map(int, args.ns.split(",")):
-      p = subprocess.run([sys.executable, __file__, *sys.argv[1:], f"--one={shape}:{n}"], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=ROOT))
-      line = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
-      if p.returncode or not line:
+      r, p = benchmarks.child([__file__, *sys.argv[1:], f"--one={shape}:{n}"])
+      if r is None:
         out["results"].append({"shape": shape, "n": n, "error": p.stderr[-1500:]})
         continue
-      r = json.loads(line[-1][7:])
       base = base or r["model_steps_per_s"]
       r["speedup"] = round(r["model_steps_per_s"] / base, 2)
       out["results"].append(r)
       print(shape, n, r, file=sys.stderr, flush=True)
   out["load_average_end"] = os.getloadavg()[0]
-  text = json.dumps(out, indent=2)
-  print(text)
-  if args.out:
-    open(args.out, "w").write(text + "\n")
+  benchmarks.emit(out, args.out)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import benchmarks  # noqa: E402
 ONEDNN = "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true"
 
 
@@ -115,28 +116,19 @@ def main() -> None:
   if args.part:  # in a subprocess, so XLA_FLAGS apply from the start
     got = {"jax": lambda: matmul_jax(args.n, args.repeats), "torch": lambda: matmul_torch(args.n, args.repeats),
            "breakdown": lambda: breakdown(args)}[args.part]()
-    print("RESULT " + json.dumps(got))
+    print(benchmarks.RESULT + json.dumps(got))
     return
   res = {"what": __doc__.split("\n")[0], "cpu": cpu_info(), "load_average_start": os.getloadavg()[0]}
 
   def sub(part: str, flags: str = "") -> dict:
-    env = dict(os.environ, XLA_FLAGS=flags, PYTHONPATH=ROOT)
-    p = subprocess.run([sys.executable, __file__, f"--part={part}", *sys.argv[1:]], env=env, capture_output=True,
-                       text=True)
-    line = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
-    if p.returncode or not line:
-      return {"error": p.stderr[-2000:]}
-    return json.loads(line[-1][7:])
+    got, p = benchmarks.child([__file__, f"--part={part}", *sys.argv[1:]], {"XLA_FLAGS": flags})
+    return got if got is not None else {"error": p.stderr[-2000:]}
 
   res["step_breakdown_jax"] = sub("breakdown")
   res["matmul_gflops"] = {"n": args.n, "jax": sub("jax"), "jax_onednn_flags": sub("jax", ONEDNN),
                           "onednn_flags": ONEDNN, "torch": sub("torch")}
   res["load_average_end"] = os.getloadavg()[0]
-  text = json.dumps(res, indent=2)
-  print(text)
-  if args.out:
-    with open(args.out, "w", encoding="utf-8") as f:
-      f.write(text + "\n")
+  benchmarks.emit(res, args.out)
 
 
 if __name__ == "__main__":

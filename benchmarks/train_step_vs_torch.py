@@ -16,12 +16,13 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
 # Run from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import benchmarks  # noqa: E402
 
 
 def _batch(vocab_size: int, num_tags: int, batch: int, seq: int, seed: int = 0):
@@ -147,7 +148,7 @@ def run_torch(args) -> dict:
 def _child(args) -> None:
   result = run_jax(args) if args.framework == "jax" else run_torch(args)
   result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-  print("RESULT " + json.dumps(result))
+  print(benchmarks.RESULT + json.dumps(result))
 
 
 def main() -> None:
@@ -179,15 +180,13 @@ def main() -> None:
   results = {}
   for precision in args.precisions.split(","):
     for fw in args.frameworks.split(","):
-      cmd = [sys.executable, os.path.abspath(__file__), f"--framework={fw}"] + sys.argv[1:]
+      cmd = [os.path.abspath(__file__), f"--framework={fw}"] + sys.argv[1:]
       if precision == "bfloat16":
         cmd.append("--bf16")
-      proc = subprocess.run(cmd, capture_output=True, text=True)
-      lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-      if proc.returncode or not lines:
+      r, proc = benchmarks.child(cmd)
+      if r is None:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"{fw} {precision} run failed (exit {proc.returncode})")
-      r = json.loads(lines[-1][len("RESULT "):])
       med = statistics.median(r["times"])
       r.update(median_step_s=med, tokens_per_s=args.batch * args.seq / med,
                min_step_s=min(r["times"]), max_step_s=max(r["times"]))
@@ -212,11 +211,7 @@ def main() -> None:
              if all(fw in results[p] for p in results)}
   if len(at_best) == 2:
     out["jax_over_torch_at_each_best"] = at_best["jax"] / at_best["torch"]
-  text = json.dumps(out, indent=2)
-  print(text)
-  if args.out:
-    with open(args.out, "w", encoding="utf-8") as f:
-      f.write(text + "\n")
+  benchmarks.emit(out, args.out)
 
 
 if __name__ == "__main__":
