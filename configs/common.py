@@ -108,6 +108,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.weight_decay_mask = "all"  # all | no_bias_norm (biases and LayerNorm scales undecayed)
   c.train.head_lr_scale = 1.0      # the new classifier head steps at this multiple of the rate
   c.train.freeze = ""              # regex over parameter paths kept fixed (e.g. "word_embeddings")
+  c.train.embedding_update = "dense"  # dense (every row, every step) | rows (only the word-embedding
+                                   # rows a batch touches: lazy Adam; much cheaper with 250k rows)
   c.train.batch_size = 8
   c.train.eval_batch_size = 32
   c.train.max_steps = 1000

@@ -28,7 +28,7 @@ from mtlws_jax.train import loop
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Train settings that change the optimizer (and so need their own compiled step).
 OPTIMIZER_KEYS = ("learning_rate", "lr_schedule", "lr_warmup_steps", "max_steps", "grad_clip_norm",
-                  "weight_decay", "weight_decay_mask", "head_lr_scale", "freeze")
+                  "weight_decay", "weight_decay_mask", "head_lr_scale", "freeze", "embedding_update")
 def model_folder(config) -> tuple[str | None, str]:
   """(local folder, how it was found) or (None, why not): models/locate.py's order."""
   from mtlws_jax.models import locate
@@ -162,6 +162,8 @@ class Bench:
       opt, _, init = self.steps_for(train)
       apply_fn, _ = frozen(self._raw_apply, optim.optimizer_from_config(train), self._params_like, train["freeze"])
       self._train_steps[key] = (opt, steps.make_train_step(apply_fn, opt, models=True), init)
+    if key not in self._train_steps and train.get("embedding_update", "dense") == "rows":
+      self._train_steps[key] = self._rows_steps(train)
     if key not in self._train_steps:
       try:
         opt = optim.optimizer_from_config(train)
@@ -177,6 +179,29 @@ class Bench:
                                           pad_id=self.tokenizer.pad_token_id)
         self._train_steps[key] = (opt, step, lambda p, opt=opt: dp.init_opt_state(opt, p, mesh, fsdp))
     return self._train_steps[key]
+
+  def _rows_steps(self, train: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """train.embedding_update="rows": Adam over the word-embedding rows each batch touches."""
+    from mtlws_jax.train import optim, steps
+    if self.mesh is not None:
+      raise InputError("train.embedding_update=rows runs on one device: set --config.parallel.mode=none "
+                       "(or use embedding_update=dense over the devices)")
+    table = optim.get_leaf(self._params_like, optim.WORD_TABLE)
+    if train["freeze"]:
+      import re
+      if re.search(train["freeze"], "/".join(optim.WORD_TABLE)):
+        raise InputError(f"train.embedding_update=rows updates the word embeddings, but train.freeze="
+                         f"{train['freeze']!r} freezes them: use one or the other")
+    apply_fn, _ = frozen(self._raw_apply, optim.optimizer_from_config(train), self._params_like, train["freeze"])
+    rest_like = optim.without_leaf(self._params_like, optim.WORD_TABLE)
+    wrap = (lambda o: frozen(self._raw_apply, o, rest_like, train["freeze"])[1]) if train["freeze"] else None
+    try:
+      opt = optim.rows_optimizer_from_config(train, wrap_rest=wrap)
+    except ValueError as e:
+      raise InputError(f"config.train: {e}") from None
+    logging.info("embedding_update=rows: Adam over the touched rows of the %d x %d word-embedding table",
+                 *table.shape)
+    return opt, steps.make_train_step(apply_fn, opt), opt.init
 
   def warmup_epoch_for(self, warmup: Mapping[str, Any]) -> tuple[Any, Any]:
     """(outer optimizer, jitted warmup epoch) of a warmup setting, built once: its compilations

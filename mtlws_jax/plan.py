@@ -188,6 +188,9 @@ def _check_train(t: Mapping[str, Any], where: str) -> None:
   if t.get("weight_decay_mask", "all") not in optim_lib.DECAY_MASKS:
     raise InputError(f"{where}.weight_decay_mask must be one of {', '.join(optim_lib.DECAY_MASKS)}, "
                      f"got {t['weight_decay_mask']!r}")
+  if t.get("embedding_update", "dense") not in optim_lib.EMBEDDING_UPDATES:
+    raise InputError(f"{where}.embedding_update must be one of {', '.join(optim_lib.EMBEDDING_UPDATES)}, "
+                     f"got {t['embedding_update']!r}")
   scale = t.get("head_lr_scale", 1.0)
   if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
     raise InputError(f"{where}.head_lr_scale must be a positive number, got {scale!r}")

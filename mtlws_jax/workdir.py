@@ -38,8 +38,10 @@ def fingerprint(config_or_saved) -> dict:
   d = dict(plan.plain(config_or_saved))
   for k in SELECTION_KEYS:
     d.pop(k, None)
-  if isinstance(d.get("train"), dict):  # how many models train together changes no result
-    d["train"] = {k: v for k, v in d["train"].items() if k != "models_at_once"}
+  if isinstance(d.get("train"), dict):  # how many models train together changes no result;
+    # embedding_update "dense" is what every workdir made before the option computed
+    d["train"] = {k: v for k, v in d["train"].items()
+                  if k != "models_at_once" and (k, v) != ("embedding_update", "dense")}
   return d
 
 

@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 import _tiny_absa as T
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -22,6 +24,7 @@ def _env():
   return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
 
+@pytest.mark.alone(seconds=100)
 def test_relative_and_default_workdirs(tmp_path):
   T.make_data(tmp_path / "data")
   T.make_model(tmp_path / "model")

@@ -33,11 +33,11 @@ def _latest_steps(workdir: pathlib.Path) -> list[int]:
   return sorted(int(p.name) for p in folder.glob("*") if p.name.isdigit()) if folder.exists() else []
 
 
+@pytest.mark.alone(seconds=100)
 @pytest.mark.slow
 def test_killed_run_resumes_to_identical_results(tmp_path):
   data, model = T.make_data(tmp_path / "data"), T.make_model(tmp_path / "model")
-  env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla"),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+  env = dict(os.environ, PYTHONPATH=str(ROOT))  # the session's XLA cache (conftest) is shared
   cut = tmp_path / "cut"
   # The run to kill starts first; a watcher kills it (SIGKILL: no cleanup of any kind) right
   # after the first checkpoint of its first run, i.e. in the middle of training, while the

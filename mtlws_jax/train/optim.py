@@ -183,3 +183,84 @@ def outer_optimizer_from_config(cfg: Mapping[str, Any] | Any) -> optax.GradientT
   """`make_outer_optimizer` from the warmup ConfigDict: keys gamma, outer ("sgd"), outer_momentum (0.9)."""
   return make_outer_optimizer(_get(cfg, "outer", "sgd"), float(_get(cfg, "gamma", 5e-5)),
                               momentum=float(_get(cfg, "outer_momentum", 0.9)))
+
+
+# ------------------------------------------------------------------ touched-rows table update
+# The word-embedding table of a multilingual encoder (250k x 384 for e5-small) is most of the
+# model, and a batch of 8 x 128 touches at most 1,024 of its rows; dense Adam still reads and
+# writes every row and its two moments every step (45% of an e5-small step on this CPU,
+# benchmarks/results/step_breakdown_cpu.json). train.embedding_update="rows" updates only the
+# touched rows (the "lazy Adam" of TF Addons and PyTorch's SparseAdam): a row's moments and
+# value change only in steps whose batch contains it. Equal to dense Adam when every row is
+# touched every step (tests/test_rows_update.py); otherwise a row that a batch misses keeps
+# its value instead of drifting on its old momentum, and weight decay reaches it only when touched.
+
+EMBEDDING_UPDATES = ("dense", "rows")
+WORD_TABLE = ("encoder", "embeddings", "word_embeddings", "embedding")
+
+
+class RowsOptimizer(NamedTuple):
+  """The optimizers of train.embedding_update="rows": `rest` over every parameter but the table
+  (it holds the step counter), `table` (elementwise: Adam/AdamW with the same schedule) applied
+  to the touched rows only, and the global-norm clip over both (done by the train step)."""
+  rest: optax.GradientTransformation
+  table: optax.GradientTransformation
+  clip_norm: float | None
+  path: tuple[str, ...] = WORD_TABLE
+  ids_key: str = "input_ids"
+
+  def init(self, params: Any) -> "RowsState":
+    return RowsState(rest=self.rest.init(without_leaf(params, self.path)),
+                     table=self.table.init(get_leaf(params, self.path)))
+
+
+class RowsState(NamedTuple):
+  rest: Any   # first, so step_of finds the rest optimizer's step counter
+  table: Any  # moments as large as the table (only touched rows change)
+
+
+def get_leaf(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+  for k in path:
+    tree = tree[k]
+  return tree
+
+
+def without_leaf(tree: Mapping[str, Any], path: tuple[str, ...]) -> dict:
+  """A copy of a nested dict without the leaf at `path` (the other leaves are shared)."""
+  head, *rest = path
+  out = dict(tree)
+  if rest:
+    out[head] = without_leaf(tree[head], tuple(rest))
+  else:
+    del out[head]
+  return out
+
+
+def with_leaf(tree: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict:
+  """A copy of a nested dict with the leaf at `path` set to `value`."""
+  head, *rest = path
+  out = dict(tree)
+  out[head] = with_leaf(tree.get(head, {}), tuple(rest), value) if rest else value
+  return out
+
+
+def rows_optimizer_from_config(cfg: Mapping[str, Any] | Any, *, path: tuple[str, ...] = WORD_TABLE,
+                               wrap_rest=None) -> RowsOptimizer:
+  """The RowsOptimizer equal to `optimizer_from_config(cfg)` on a dense table at `path`.
+
+  wrap_rest: e.g. bench.frozen's optimizer wrapper, applied to the rest optimizer only.
+  """
+  plain = dict(cfg) if isinstance(cfg, Mapping) else dict(cfg.items())
+  clip = plain.get("grad_clip_norm") or None
+  if clip is not None and clip < 0:
+    raise ValueError(f"grad clip norm must be positive, got {clip}")
+  rest = optimizer_from_config(plain | {"grad_clip_norm": None})
+  if wrap_rest is not None:
+    rest = wrap_rest(rest)
+  lr = make_schedule(float(plain["learning_rate"]), schedule=plain.get("lr_schedule", "constant") or "constant",
+                     warmup_steps=int(plain.get("lr_warmup_steps", 0) or 0), total_steps=plain.get("max_steps"))
+  wd = float(plain.get("weight_decay", 0.0) or 0.0)
+  if (plain.get("weight_decay_mask") or "all") == "no_bias_norm":  # as no_bias_norm_mask decides
+    wd = wd if path[-1] in ("kernel", "embedding") else 0.0
+  table = optax.adamw(lr, weight_decay=wd) if wd else optax.adam(lr)
+  return RowsOptimizer(rest=rest, table=table, clip_norm=clip, path=tuple(path))

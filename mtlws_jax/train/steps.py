@@ -71,14 +71,18 @@ def make_train_step(apply_fn: ApplyFn, optimizer: optax.GradientTransformation, 
       logits = apply_fn(p, batch, dropout_rng)
       return loss_fn(logits, batch["labels"])
 
-    loss, grads = jax.value_and_grad(objective)(params)
-    grad_norm = optax.tree.norm(grads)
-    updates, new_opt_state = optimizer.update(grads, opt_state, params)
-    new_params = optax.apply_updates(params, updates)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-    if skip_nonfinite:
-      new_params = _tree_select(finite, new_params, params)
-      new_opt_state = _tree_select(finite, new_opt_state, opt_state)
+    if isinstance(optimizer, optim.RowsOptimizer):
+      loss, grad_norm, finite, new_params, new_opt_state = _rows_update(
+          optimizer, apply_fn, loss_fn, params, opt_state, batch, dropout_rng, skip_nonfinite)
+    else:
+      loss, grads = jax.value_and_grad(objective)(params)
+      grad_norm = optax.tree.norm(grads)
+      updates, new_opt_state = optimizer.update(grads, opt_state, params)
+      new_params = optax.apply_updates(params, updates)
+      finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+      if skip_nonfinite:
+        new_params = _tree_select(finite, new_params, params)
+        new_opt_state = _tree_select(finite, new_opt_state, opt_state)
     metrics = {"loss": loss, "grad_norm": grad_norm, "finite": finite,
                "step": (step + 1).astype(jnp.int32)}
     return new_params, new_opt_state, metrics
@@ -86,6 +90,51 @@ def make_train_step(apply_fn: ApplyFn, optimizer: optax.GradientTransformation, 
   if models:  # several models in one program: params, state, batch and key on a leading axis
     train_step = jax.vmap(train_step)
   return jax.jit(train_step, donate_argnums=(0, 1) if donate else ())
+
+
+def _rows_update(opt: optim.RowsOptimizer, apply_fn: ApplyFn, loss_fn: LossFn, params, opt_state,
+                 batch: Batch, dropout_rng, skip_nonfinite: bool):
+  """One step that differentiates and updates only the table rows the batch touches.
+
+  The model sees a small table of the batch's distinct rows and ids remapped into it, so it
+  computes exactly what the full table would give; the gradient of those rows is the dense
+  gradient's (duplicate ids are summed by the lookup's backward pass, untouched rows have none).
+  Nothing table-sized is read or written but the touched rows (the NaN guard too selects
+  rows), so with donated buffers the scatters happen in place.
+  """
+  table = optim.get_leaf(params, opt.path)
+  ids = batch[opt.ids_key]
+  vocab = table.shape[0]
+  uniq, inverse = jnp.unique(ids.reshape(-1), size=ids.size, fill_value=vocab, return_inverse=True)
+  rows = table.at[uniq].get(mode="fill", fill_value=0)  # filler slots (id = vocab) read zeros
+  small_batch = {**batch, opt.ids_key: inverse.reshape(ids.shape).astype(ids.dtype)}
+
+  def objective(p):
+    return loss_fn(apply_fn(p, small_batch, dropout_rng), batch["labels"])
+
+  loss, grads = jax.value_and_grad(objective)(optim.with_leaf(params, opt.path, rows))
+  grad_norm = optax.tree.norm(grads)  # the dense gradient's norm: untouched rows add nothing
+  if opt.clip_norm:  # optax.clip_by_global_norm's rule, over both parts
+    grads = jax.tree.map(lambda g: jnp.where(grad_norm < opt.clip_norm, g, g / grad_norm * opt.clip_norm), grads)
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  row_grads, rest_grads = optim.get_leaf(grads, opt.path), optim.without_leaf(grads, opt.path)
+  rest = optim.without_leaf(params, opt.path)
+  updates, rest_state = opt.rest.update(rest_grads, opt_state.rest, rest)
+  new_rest = optax.apply_updates(rest, updates)
+  is_table = lambda x: getattr(x, "shape", ())[:1] == (vocab,) and x.ndim == table.ndim
+  old_rows_state = jax.tree.map(lambda x: x.at[uniq].get(mode="fill", fill_value=0) if is_table(x) else x,
+                                opt_state.table)
+  row_updates, rows_state = opt.table.update(row_grads, old_rows_state, rows)
+  if skip_nonfinite:  # a NaN/inf step changes nothing (as the dense step's select)
+    new_rest = _tree_select(finite, new_rest, rest)
+    rest_state = _tree_select(finite, rest_state, opt_state.rest)
+    rows_state = _tree_select(finite, rows_state, old_rows_state)
+    row_updates = jnp.where(finite, row_updates, 0)
+  table_state = jax.tree.map(lambda full, new: full.at[uniq].set(new, mode="drop") if is_table(full) else new,
+                             opt_state.table, rows_state)
+  new_table = table.at[uniq].add(row_updates.astype(table.dtype), mode="drop")  # filler slots dropped
+  return (loss, grad_norm, finite, optim.with_leaf(new_rest, opt.path, new_table),
+          optim.RowsState(rest=rest_state, table=table_state))
 
 
 def make_eval_step(apply_fn: ApplyFn, *, loss_fn: LossFn | None = None, models: bool = False
