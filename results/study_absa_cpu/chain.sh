@@ -7,6 +7,7 @@ W=results/study_absa_cpu/workdir
 step() { python run.py --config=configs/study_absa_cpu.py --workdir=$W --config.progress=False "$@"; }
 step --config.seeds=0 --config.method=ws_reptile,zs_eq
 step --config.seeds=1 --config.method=zero_shot,ws_reptile,zs_eq
-step --config.seeds=0 --config.method=ws_adam,ws_nesterov,mtl_eq
+step --config.seeds=2 --config.method=zero_shot,ws_reptile,zs_eq
 step --config.seeds=1 --config.method=ws_eq7,mtl
-step --config.seeds=2 --config.method=zero_shot,ws_reptile,zs_eq,ws_eq7,mtl
+step --config.seeds=2 --config.method=ws_eq7,mtl
+step --config.seeds=0 --config.method=ws_adam,ws_nesterov,mtl_eq
