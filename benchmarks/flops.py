@@ -44,6 +44,8 @@ def parse_args(argv=None):
     p.add_argument(f"--{name}", type=int, default=None, help="overrides the preset")
   p.add_argument("--num_tags", type=int, default=9)
   p.add_argument("--bf16", action="store_true", help="bfloat16 compute (float32 parameters)")
+  p.add_argument("--embedding_update", choices=("dense", "rows"), default="dense",
+                 help="rows: Adam over the touched word-embedding rows (train.embedding_update)")
   p.add_argument("--steps", type=int, default=None, help="timed steps (default 10, quick 3)")
   p.add_argument("--warmup", type=int, default=1, help="untimed runs of the compiled step first")
   p.add_argument("--peak_sizes", default=None, help="matmul sizes n (default 1024,2048; quick 512,1024)")
@@ -112,7 +114,8 @@ def analytic_flops(params, shape: dict, tokens: int) -> dict:
           "attention_flops": float(attention)}
 
 
-def train_step_rate(shape: dict, num_tags: int, bf16: bool, steps: int, warmup: int) -> dict:
+def train_step_rate(shape: dict, num_tags: int, bf16: bool, steps: int, warmup: int,
+                    embedding_update: str = "dense") -> dict:
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -126,7 +129,8 @@ def train_step_rate(shape: dict, num_tags: int, bf16: bool, steps: int, warmup: 
                       intermediate_size=shape["ff"], max_position_embeddings=max(512, shape["seq"]))
   dtype = jnp.bfloat16 if bf16 else jnp.float32
   _, params, apply_fn = split_tagger(Tagger(cfg, num_tags, dtype=dtype, rngs=nnx.Rngs(0)))
-  opt = optim.make_optimizer(1e-4)
+  opt = (optim.rows_optimizer_from_config({"learning_rate": 1e-4}) if embedding_update == "rows"
+         else optim.make_optimizer(1e-4))
   opt_state = opt.init(params)
   step = steps_lib.make_train_step(apply_fn, opt)
   rs = np.random.default_rng(0)
@@ -152,7 +156,7 @@ def train_step_rate(shape: dict, num_tags: int, bf16: bool, steps: int, warmup: 
     jax.block_until_ready((params, m))
     times.append(time.perf_counter() - t)
   steps_lib.check_finite(m)
-  return {"shape": shape, "bf16": bf16, "tokens_per_step": b * s, "compile_s": compile_s,
+  return {"shape": shape, "bf16": bf16, "embedding_update": embedding_update, "tokens_per_step": b * s, "compile_s": compile_s,
           "step_s_median": statistics.median(times), "step_s_best": min(times), "step_s": times,
           "tokens_per_s": b * s / statistics.median(times), "xla_flops_per_step": xla,
           "analytic": analytic, "final_loss": float(m["loss"])}
@@ -166,7 +170,7 @@ def main(argv=None) -> int:
   load0 = os.getloadavg()[0]
   dtype = jnp.bfloat16 if args.bf16 else jnp.float32
   peak = matmul_peak(args.peak_sizes, args.peak_repeats, dtype)
-  step = train_step_rate(args.shape, args.num_tags, args.bf16, args.steps, args.warmup)
+  step = train_step_rate(args.shape, args.num_tags, args.bf16, args.steps, args.warmup, args.embedding_update)
   p = peak["peak_flops_per_s"]
   med = step["step_s_median"]
   xla = step["xla_flops_per_step"]
