@@ -201,7 +201,7 @@ def test_windows_and_truncation_are_shown_at_the_default_verbosity(assets, tmp_p
   assert any("English train:" in l and "split into overlapping windows" in l for l in notes), p.stdout
 
 
-@pytest.mark.alone(seconds=163)
+@pytest.mark.alone(seconds=101)
 def test_broken_results_and_checkpoints_are_recovered(assets, tmp_path):
   work = tmp_path / "w"
   args = ("--config.method=zero_shot", "--config.train.max_steps=16", "--config.selection.eval_after=8",

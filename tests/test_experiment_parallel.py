@@ -95,7 +95,7 @@ def _worker_modes(data: str, model: str, out: str) -> None:
   (pathlib.Path(out) / "printed.json").write_text(json.dumps(printed))
 
 
-@pytest.mark.alone(seconds=138)
+@pytest.mark.alone(seconds=98)
 def test_data_parallel_and_fsdp_experiments_match_one_device(assets, tmp_path):
   data, model = assets
   p = subprocess.run([sys.executable, __file__, "--modes", str(data), str(model), str(tmp_path)],
@@ -115,7 +115,7 @@ def _run_py(data, model, workdir, *extra) -> list[str]:
           "--config.warmup.measure_loss=True", *(f"--config.{k}={v}" for k, v in SHORT.items()), *extra]
 
 
-@pytest.mark.alone(seconds=131)
+@pytest.mark.alone(seconds=96)
 def test_two_process_run_py_matches_one_process(assets, tmp_path):
   data, model = assets
   one = subprocess.run(_run_py(data, model, tmp_path / "one", "--config.parallel.mode=none"),

@@ -49,7 +49,6 @@ def _same_results(a, b):
         workdir.run_folder(b, mid, 0)), mid
 
 
-@pytest.mark.alone(seconds=80)
 def test_four_models_at_once_equal_one_by_one(assets, tmp_path):
   data, model = assets
   one = experiment.run(T.tiny_config(data, model, method=METHODS), tmp_path / "one", out=io.StringIO())
@@ -72,7 +71,7 @@ def test_too_many_models_are_refused_before_training(assets, tmp_path):
   assert not (tmp_path / "w" / "runs").exists()
 
 
-@pytest.mark.alone(seconds=143)
+@pytest.mark.alone(seconds=107)
 @pytest.mark.slow
 def test_killed_group_resumes_to_the_same_results(assets, tmp_path):
   data, model = assets

@@ -24,7 +24,7 @@ def _env():
   return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
 
-@pytest.mark.alone(seconds=100)
+@pytest.mark.alone(seconds=63)
 def test_relative_and_default_workdirs(tmp_path):
   T.make_data(tmp_path / "data")
   T.make_model(tmp_path / "model")

@@ -33,7 +33,7 @@ def _latest_steps(workdir: pathlib.Path) -> list[int]:
   return sorted(int(p.name) for p in folder.glob("*") if p.name.isdigit()) if folder.exists() else []
 
 
-@pytest.mark.alone(seconds=100)
+@pytest.mark.alone(seconds=52)
 @pytest.mark.slow
 def test_killed_run_resumes_to_identical_results(tmp_path):
   data, model = T.make_data(tmp_path / "data"), T.make_model(tmp_path / "model")

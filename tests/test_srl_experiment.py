@@ -84,7 +84,7 @@ def _config(data, translated, model, **overrides):
   return T.set_fields(c, overrides)
 
 
-@pytest.mark.alone(seconds=127)
+@pytest.mark.alone(seconds=81)
 def test_srl_grid_end_to_end(srl_assets, tmp_path):
   data, translated, model = srl_assets
   out = io.StringIO()
