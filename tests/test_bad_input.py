@@ -152,6 +152,7 @@ def _run_py(assets, workdir, *extra, cwd=ROOT):
     (["--config.data.max_length=100000"], ["beyond the model's 32 positions"]),
     (["--config.warmup.outer=rmsprop"], ["warmup.outer must be one of"]),
     (["--config.train.lr_schedule=cosine"], ["lr_schedule must be one of"]),
+    (["--config.train.embedding_update=rows", "--config.train.freeze=word_emb"], ["embedding_update=rows", "freezes them"]),
 ])
 def test_run_py_refuses_bad_config_values_before_training(assets, tmp_path, extra, fragments):
   work = tmp_path / "work"
