@@ -34,6 +34,15 @@ def run(cmd, **kw):
   return p.stdout
 
 
+def set_stats(en_train, apertium, deepl) -> dict:
+  """Sentences, tokens and entity spans of the English source and of both translate-train sets."""
+  out = {}
+  for name, path in (("english", en_train), ("apertium", apertium), ("deepl", deepl)):
+    got = json.loads(run([sys.executable, "-m", "mtlws_jax.data.stats", "--task=ner", "--format=conll", f"--path={path}"]))
+    out[name] = {k: got[k] for k in ("sentences", "tokens", "spans", "labels")}
+  return out
+
+
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--out", required=True)
@@ -65,6 +74,7 @@ def main() -> None:
     proj = json.loads(run([sys.executable, "-m", "mtlws_jax.projection", "--task=ner", f"--src={en_train}",
                            f"--tgt-tokens={tokens}", "--aligner=eflomal", f"--out={target}"]))
     out["apertium_set"] = {"translation": tr, "projection": proj, "seconds": round(time.time() - tic, 1)}
+  out["sets"] = set_stats(en_train, target, deepl)
   # 2. chrF against DeepL
   import sacrebleu
   from mtlws_jax.projection import align
