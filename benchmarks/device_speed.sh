@@ -6,7 +6,8 @@
 #   QUICK=1 OUT=/tmp/ds bash benchmarks/device_speed.sh   # CPU dry run of the same commands
 # 1. mBERT-base shape, batch 32 x 128: the train step's FLOP/s as a fraction of the matmul peak,
 #    float32 and bfloat16 (goal: bf16 >= 2x float32 and >= 35% of 989 TFLOP/s), and bfloat16 with
-#    train.embedding_update=rows (no table-sized scatter-add in the backward pass);
+#    train.embedding_update=rows (no table-sized scatter-add in the backward pass); each with a
+#    jax.profiler trace of 3 steps summarized as the ops that took the most time ("profile");
 # 2. models per second with N = 1..16 models in one program (train.models_at_once), tiny shape
 #    and a BERT-base-like shape at batch 8 (e5 needs the converted model: skipped when absent).
 set -uo pipefail
@@ -18,7 +19,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> $OUT/dev
 if [ "${QUICK:-0}" = 1 ]; then FL="--quick"; NS=1,2; SHAPES=tiny; else FL="--preset=bert-base --batch=32 --seq=128"; NS=1,2,4,8,16; SHAPES=tiny${E5:+,e5}; fi
 for prec in fp32 bf16 bf16_rows; do
   flag=""; [ $prec != fp32 ] && flag=--bf16; [ $prec = bf16_rows ] && flag="--bf16 --embedding_update=rows"
-  timeout 240 python3 benchmarks/flops.py $FL $flag --out=$OUT/flops_gpu_$prec.json > $OUT/flops_$prec.log 2>&1
+  timeout 240 python3 benchmarks/flops.py $FL $flag --profile --out=$OUT/flops_gpu_$prec.json > $OUT/flops_$prec.log 2>&1
   echo "flops $prec rc $? at $(( $(date +%s) - T0 )) s" | tee -a $OUT/device.txt
 done
 timeout 300 python3 benchmarks/models_at_once.py --shapes=$SHAPES --ns=$NS --steps=10 ${E5:+--e5=$E5} \

@@ -44,6 +44,8 @@ def parse_args(argv=None):
     p.add_argument(f"--{name}", type=int, default=None, help="overrides the preset")
   p.add_argument("--num_tags", type=int, default=9)
   p.add_argument("--bf16", action="store_true", help="bfloat16 compute (float32 parameters)")
+  p.add_argument("--profile", action="store_true",
+                 help="also trace 3 steps with jax.profiler and list the ops that took the most time")
   p.add_argument("--embedding_update", choices=("dense", "rows"), default="dense",
                  help="rows: Adam over the touched word-embedding rows (train.embedding_update)")
   p.add_argument("--steps", type=int, default=None, help="timed steps (default 10, quick 3)")
@@ -114,8 +116,37 @@ def analytic_flops(params, shape: dict, tokens: int) -> dict:
           "attention_flops": float(attention)}
 
 
+def profile_top(run_steps, n_top: int = 20) -> dict:
+  """Trace `run_steps()` with jax.profiler; the ops (XLA kernels on a device, XLA fusions on the
+  CPU client) that took the most time, summed over the traced steps: where the step's time goes."""
+  import collections
+  import glob
+  import tempfile
+  import jax
+  from jax.profiler import ProfileData
+  with tempfile.TemporaryDirectory() as d:
+    with jax.profiler.trace(d):
+      run_steps()
+    files = glob.glob(f"{d}/**/*.xplane.pb", recursive=True)
+    if not files:
+      return {"error": "no trace written"}
+    data = ProfileData.from_file(files[0])
+  total: collections.Counter = collections.Counter()
+  for plane in data.planes:
+    device = plane.name.startswith("/device:")
+    for line in plane.lines:
+      if (device and "Ops" in line.name) or (not device and plane.name == "/host:CPU"
+                                             and line.name.startswith("tf_XLA")):
+        for ev in line.events:
+          if not ev.name.startswith("ThunkExecutor"):  # the CPU client's wrappers around the ops
+            total[f"{plane.name} {ev.name}"] += ev.duration_ns
+  all_ns = sum(total.values()) or 1
+  return {"ops_total_ms": all_ns / 1e6,
+          "top": [{"op": k, "ms": v / 1e6, "share": v / all_ns} for k, v in total.most_common(n_top)]}
+
+
 def train_step_rate(shape: dict, num_tags: int, bf16: bool, steps: int, warmup: int,
-                    embedding_update: str = "dense") -> dict:
+                    embedding_update: str = "dense", profile: bool = False) -> dict:
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -156,7 +187,15 @@ def train_step_rate(shape: dict, num_tags: int, bf16: bool, steps: int, warmup: 
     jax.block_until_ready((params, m))
     times.append(time.perf_counter() - t)
   steps_lib.check_finite(m)
-  return {"shape": shape, "bf16": bf16, "embedding_update": embedding_update, "tokens_per_step": b * s, "compile_s": compile_s,
+  prof = None
+  if profile:
+    def three():
+      nonlocal params, opt_state, m
+      for _ in range(3):
+        params, opt_state, m = compiled(params, opt_state, batch, rng)
+      jax.block_until_ready((params, m))
+    prof = profile_top(three)
+  return {"profile": prof, "shape": shape, "bf16": bf16, "embedding_update": embedding_update, "tokens_per_step": b * s, "compile_s": compile_s,
           "step_s_median": statistics.median(times), "step_s_best": min(times), "step_s": times,
           "tokens_per_s": b * s / statistics.median(times), "xla_flops_per_step": xla,
           "analytic": analytic, "final_loss": float(m["loss"])}
@@ -170,7 +209,8 @@ def main(argv=None) -> int:
   load0 = os.getloadavg()[0]
   dtype = jnp.bfloat16 if args.bf16 else jnp.float32
   peak = matmul_peak(args.peak_sizes, args.peak_repeats, dtype)
-  step = train_step_rate(args.shape, args.num_tags, args.bf16, args.steps, args.warmup, args.embedding_update)
+  step = train_step_rate(args.shape, args.num_tags, args.bf16, args.steps, args.warmup, args.embedding_update,
+                         args.profile)
   p = peak["peak_flops_per_s"]
   med = step["step_s_median"]
   xla = step["xla_flops_per_step"]

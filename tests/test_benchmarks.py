@@ -116,3 +116,17 @@ def test_main_writes_one_file_and_survives_errors(tmp_path, monkeypatch):
   assert report["quick"] is True and "load_average" in report["machine"]
   with pytest.raises(SystemExit):
     collector.main(["--only=nope", f"--out={out}"])
+
+
+def test_profile_lists_the_ops_where_a_step_spends_its_time():
+  import jax
+  import jax.numpy as jnp
+  from benchmarks import flops
+  f = jax.jit(lambda a: jnp.tanh(a @ a).sum())
+  a = jnp.ones((256, 256))
+  f(a).block_until_ready()
+  got = flops.profile_top(lambda: [f(a).block_until_ready() for _ in range(3)], n_top=5)
+  assert got["ops_total_ms"] > 0 and 1 <= len(got["top"]) <= 5
+  assert all(not t["op"].split(" ", 1)[1].startswith("ThunkExecutor") for t in got["top"])
+  shares = [t["share"] for t in got["top"]]
+  assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
