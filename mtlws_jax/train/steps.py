@@ -114,8 +114,8 @@ def _rows_update(opt: optim.RowsOptimizer, apply_fn: ApplyFn, loss_fn: LossFn, p
 
   loss, grads = jax.value_and_grad(objective)(optim.with_leaf(params, opt.path, rows))
   grad_norm = optax.tree.norm(grads)  # the dense gradient's norm: untouched rows add nothing
-  if opt.clip_norm:  # optax.clip_by_global_norm's rule, over both parts
-    grads = jax.tree.map(lambda g: jnp.where(grad_norm < opt.clip_norm, g, g / grad_norm * opt.clip_norm), grads)
+  if opt.clip_norm:  # optax's own clip, over both parts (the rest optimizer has none)
+    grads, _ = optax.clip_by_global_norm(opt.clip_norm).update(grads, optax.EmptyState())
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   row_grads, rest_grads = optim.get_leaf(grads, opt.path), optim.without_leaf(grads, opt.path)
   rest = optim.without_leaf(params, opt.path)
