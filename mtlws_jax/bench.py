@@ -187,11 +187,9 @@ class Bench:
       raise InputError("train.embedding_update=rows runs on one device: set --config.parallel.mode=none "
                        "(or use embedding_update=dense over the devices)")
     table = optim.get_leaf(self._params_like, optim.WORD_TABLE)
-    if train["freeze"]:
-      import re
-      if re.search(train["freeze"], "/".join(optim.WORD_TABLE)):
-        raise InputError(f"train.embedding_update=rows updates the word embeddings, but train.freeze="
-                         f"{train['freeze']!r} freezes them: use one or the other")
+    if train["freeze"] and optim.get_leaf(freeze_mask(self._params_like, train["freeze"]), optim.WORD_TABLE):
+      raise InputError(f"train.embedding_update=rows updates the word embeddings, but train.freeze="
+                       f"{train['freeze']!r} freezes them: use one or the other")
     apply_fn, _ = frozen(self._raw_apply, optim.optimizer_from_config(train), self._params_like, train["freeze"])
     rest_like = optim.without_leaf(self._params_like, optim.WORD_TABLE)
     wrap = (lambda o: frozen(self._raw_apply, o, rest_like, train["freeze"])[1]) if train["freeze"] else None
@@ -360,6 +358,14 @@ def cut_layers(src: str | os.PathLike, dst: pathlib.Path, num_layers: int) -> pa
   return dst
 
 
+def freeze_mask(params, pattern: str):
+  """True on the parameters whose "/"-joined path matches `pattern` (train.freeze)."""
+  import re
+  rx = re.compile(pattern)
+  return jax.tree_util.tree_map_with_path(
+      lambda p, _: bool(rx.search("/".join(str(getattr(k, "key", k)) for k in p))), params)
+
+
 def frozen(apply_fn, optimizer, params, pattern: str):
   """(apply_fn, optimizer) that leave parameters whose path matches `pattern` untouched.
 
@@ -368,12 +374,8 @@ def frozen(apply_fn, optimizer, params, pattern: str):
   """
   if not pattern:
     return apply_fn, optimizer
-  import re
   import optax
-  rx = re.compile(pattern)
-  paths = lambda tree: jax.tree_util.tree_map_with_path(
-      lambda p, _: bool(rx.search("/".join(str(getattr(k, "key", k)) for k in p))), tree)
-  mask = paths(params)
+  mask = freeze_mask(params, pattern)
   if not any(jax.tree.leaves(mask)):
     raise InputError(f"train.freeze={pattern!r} matches no parameter")
 

@@ -93,6 +93,20 @@ def no_bias_norm_mask(params: Any) -> Any:
   return jax.tree_util.tree_map_with_path(lambda p, _: leaf_name(p) in ("kernel", "embedding"), params)
 
 
+def _check_clip(clip_norm: float | None) -> float | None:
+  if clip_norm is not None and clip_norm < 0:
+    raise ValueError(f"grad clip norm must be positive, got {clip_norm}")
+  return clip_norm or None
+
+
+def _adam(lr: optax.ScalarOrSchedule, weight_decay: float, mask: Any = None) -> optax.GradientTransformation:
+  """Adam, or AdamW when weight_decay > 0 (mask: where it decays): the one elementwise update
+  both the dense step and the touched-rows table update use."""
+  if weight_decay:
+    return optax.adamw(lr, weight_decay=weight_decay, mask=mask)
+  return optax.adam(lr)
+
+
 def make_optimizer(learning_rate: float, *, schedule: str = "constant", warmup_steps: int = 0,
                    total_steps: int | None = None, clip_norm: float | None = None,
                    weight_decay: float = 0.0, decay_mask: str = "all",
@@ -112,14 +126,8 @@ def make_optimizer(learning_rate: float, *, schedule: str = "constant", warmup_s
                      total_steps=total_steps)
   parts = [step_counter()]
   if clip_norm:
-    if clip_norm < 0:
-      raise ValueError(f"grad clip norm must be positive, got {clip_norm}")
-    parts.append(optax.clip_by_global_norm(clip_norm))
-  if weight_decay:
-    parts.append(optax.adamw(lr, weight_decay=weight_decay,
-                             mask=no_bias_norm_mask if decay_mask == "no_bias_norm" else None))
-  else:
-    parts.append(optax.adam(lr))
+    parts.append(optax.clip_by_global_norm(_check_clip(clip_norm)))
+  parts.append(_adam(lr, weight_decay, no_bias_norm_mask if decay_mask == "no_bias_norm" else None))
   if head_lr_scale != 1.0:  # after Adam: a plain multiple of each head update
     parts.append(optax.masked(optax.scale(head_lr_scale), head_mask))
   return optax.chain(*parts)
@@ -138,25 +146,30 @@ def _get(cfg: Mapping[str, Any] | Any, key: str, default: Any) -> Any:
   return getattr(cfg, key, default)
 
 
-def optimizer_from_config(cfg: Mapping[str, Any] | Any) -> optax.GradientTransformation:
-  """`make_optimizer` from a ConfigDict/dict.
+def optimizer_kwargs(cfg: Mapping[str, Any] | Any) -> dict[str, Any]:
+  """`make_optimizer`'s arguments read from a ConfigDict/dict: the one reader of these keys.
 
   Keys: learning_rate (required), lr_schedule ("constant"|"linear", default "constant"),
   lr_warmup_steps (0), max_steps (needed for "linear"), grad_clip_norm (None/0 = off),
-  weight_decay (0.0), weight_decay_mask ("all").
+  weight_decay (0.0), weight_decay_mask ("all"), head_lr_scale (1.0).
   """
   lr = _get(cfg, "learning_rate", None)
   if lr is None:
     raise ValueError("config has no learning_rate")
-  return make_optimizer(
-      float(lr),
-      schedule=_get(cfg, "lr_schedule", "constant"),
+  return dict(
+      learning_rate=float(lr),
+      schedule=_get(cfg, "lr_schedule", "constant") or "constant",
       warmup_steps=int(_get(cfg, "lr_warmup_steps", 0) or 0),
       total_steps=_get(cfg, "max_steps", None),
       clip_norm=_get(cfg, "grad_clip_norm", None),
       weight_decay=float(_get(cfg, "weight_decay", 0.0) or 0.0),
       decay_mask=_get(cfg, "weight_decay_mask", "all") or "all",
       head_lr_scale=float(_get(cfg, "head_lr_scale", 1.0) or 1.0))
+
+
+def optimizer_from_config(cfg: Mapping[str, Any] | Any) -> optax.GradientTransformation:
+  """`make_optimizer` from a ConfigDict/dict (keys: `optimizer_kwargs`)."""
+  return make_optimizer(**optimizer_kwargs(cfg))
 
 
 def make_outer_optimizer(name: str = "sgd", gamma: float = 5e-5, *,
@@ -250,17 +263,15 @@ def rows_optimizer_from_config(cfg: Mapping[str, Any] | Any, *, path: tuple[str,
 
   wrap_rest: e.g. bench.frozen's optimizer wrapper, applied to the rest optimizer only.
   """
-  plain = dict(cfg) if isinstance(cfg, Mapping) else dict(cfg.items())
-  clip = plain.get("grad_clip_norm") or None
-  if clip is not None and clip < 0:
-    raise ValueError(f"grad clip norm must be positive, got {clip}")
-  rest = optimizer_from_config(plain | {"grad_clip_norm": None})
+  kw = optimizer_kwargs(cfg)
+  clip = _check_clip(kw["clip_norm"])
+  rest = make_optimizer(**kw | {"clip_norm": None})
   if wrap_rest is not None:
     rest = wrap_rest(rest)
-  lr = make_schedule(float(plain["learning_rate"]), schedule=plain.get("lr_schedule", "constant") or "constant",
-                     warmup_steps=int(plain.get("lr_warmup_steps", 0) or 0), total_steps=plain.get("max_steps"))
-  wd = float(plain.get("weight_decay", 0.0) or 0.0)
-  if (plain.get("weight_decay_mask") or "all") == "no_bias_norm":  # as no_bias_norm_mask decides
+  lr = make_schedule(kw["learning_rate"], schedule=kw["schedule"], warmup_steps=kw["warmup_steps"],
+                     total_steps=kw["total_steps"])
+  wd = kw["weight_decay"]
+  if kw["decay_mask"] == "no_bias_norm":  # as no_bias_norm_mask decides for the table's leaf name
     wd = wd if path[-1] in ("kernel", "embedding") else 0.0
-  table = optax.adamw(lr, weight_decay=wd) if wd else optax.adam(lr)
+  table = _adam(lr, wd)
   return RowsOptimizer(rest=rest, table=table, clip_norm=clip, path=tuple(path))
