@@ -90,7 +90,12 @@ def no_bias_norm_mask(params: Any) -> Any:
   def leaf_name(path) -> str:
     last = path[-1]
     return str(getattr(last, "key", getattr(last, "name", last)))
-  return jax.tree_util.tree_map_with_path(lambda p, _: leaf_name(p) in ("kernel", "embedding"), params)
+  return jax.tree_util.tree_map_with_path(lambda p, _: decays(leaf_name(p)), params)
+
+
+def decays(leaf_name: str) -> bool:
+  """Whether the "no_bias_norm" recipe decays a parameter of this leaf name."""
+  return leaf_name in ("kernel", "embedding")
 
 
 def _check_clip(clip_norm: float | None) -> float | None:
@@ -271,7 +276,7 @@ def rows_optimizer_from_config(cfg: Mapping[str, Any] | Any, *, path: tuple[str,
   lr = make_schedule(kw["learning_rate"], schedule=kw["schedule"], warmup_steps=kw["warmup_steps"],
                      total_steps=kw["total_steps"])
   wd = kw["weight_decay"]
-  if kw["decay_mask"] == "no_bias_norm":  # as no_bias_norm_mask decides for the table's leaf name
-    wd = wd if path[-1] in ("kernel", "embedding") else 0.0
+  if kw["decay_mask"] == "no_bias_norm":  # as no_bias_norm_mask decides
+    wd = wd if decays(path[-1]) else 0.0
   table = _adam(lr, wd)
   return RowsOptimizer(rest=rest, table=table, clip_norm=clip, path=tuple(path))
