@@ -104,9 +104,12 @@ def _check_clip(clip_norm: float | None) -> float | None:
   return clip_norm or None
 
 
-def _adam(lr: optax.ScalarOrSchedule, weight_decay: float, mask: Any = None) -> optax.GradientTransformation:
-  """Adam, or AdamW when weight_decay > 0 (mask: where it decays): the one elementwise update
-  both the dense step and the touched-rows table update use."""
+def _scheduled_adam(*, learning_rate: float, schedule: str, warmup_steps: int, total_steps: int | None,
+                    weight_decay: float, mask: Any = None) -> optax.GradientTransformation:
+  """Adam, or AdamW when weight_decay > 0 (mask: where it decays), at the scheduled rate: the one
+  elementwise update both the dense step and the touched-rows table update use."""
+  lr = make_schedule(learning_rate, schedule=schedule, warmup_steps=warmup_steps,
+                     total_steps=total_steps)
   if weight_decay:
     return optax.adamw(lr, weight_decay=weight_decay, mask=mask)
   return optax.adam(lr)
@@ -127,12 +130,12 @@ def make_optimizer(learning_rate: float, *, schedule: str = "constant", warmup_s
     raise ValueError(f"head lr scale must be positive, got {head_lr_scale}")
   if decay_mask not in DECAY_MASKS:
     raise ValueError(f"unknown weight decay mask {decay_mask!r}; expected one of {DECAY_MASKS}")
-  lr = make_schedule(learning_rate, schedule=schedule, warmup_steps=warmup_steps,
-                     total_steps=total_steps)
   parts = [step_counter()]
   if clip_norm:
     parts.append(optax.clip_by_global_norm(_check_clip(clip_norm)))
-  parts.append(_adam(lr, weight_decay, no_bias_norm_mask if decay_mask == "no_bias_norm" else None))
+  parts.append(_scheduled_adam(learning_rate=learning_rate, schedule=schedule, warmup_steps=warmup_steps,
+                               total_steps=total_steps, weight_decay=weight_decay,
+                               mask=no_bias_norm_mask if decay_mask == "no_bias_norm" else None))
   if head_lr_scale != 1.0:  # after Adam: a plain multiple of each head update
     parts.append(optax.masked(optax.scale(head_lr_scale), head_mask))
   return optax.chain(*parts)
@@ -273,10 +276,9 @@ def rows_optimizer_from_config(cfg: Mapping[str, Any] | Any, *, path: tuple[str,
   rest = make_optimizer(**kw | {"clip_norm": None})
   if wrap_rest is not None:
     rest = wrap_rest(rest)
-  lr = make_schedule(kw["learning_rate"], schedule=kw["schedule"], warmup_steps=kw["warmup_steps"],
-                     total_steps=kw["total_steps"])
   wd = kw["weight_decay"]
   if kw["decay_mask"] == "no_bias_norm":  # as no_bias_norm_mask decides
     wd = wd if decays(path[-1]) else 0.0
-  table = _adam(lr, wd)
+  table = _scheduled_adam(**{k: kw[k] for k in ("learning_rate", "schedule", "warmup_steps", "total_steps")},
+                          weight_decay=wd)
   return RowsOptimizer(rest=rest, table=table, clip_norm=clip, path=tuple(path))
