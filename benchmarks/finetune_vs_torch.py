@@ -7,14 +7,16 @@ gradient clipping at 1.0, random batches of --batch, dropout 0.1, --steps steps,
 span F1 every --eval-every steps (the best is kept). The encoded data and the batch order are
 the same for both (our encoder's windows; PyTorch gets the same padded batches); the heads start
 from each framework's own initialisation with the seed. One JSON out: per framework and seed the
-dev curve, the best dev F1, the first evaluation reaching F1 10 (a run that gets there only in the
-second half of training, or never, sat in the all-O plateau) and seconds; then mean and std of
-the best dev F1 and the number of plateau runs.
+dev curve, the best dev F1, the first evaluation reaching F1 10, whether the run sat in the all-O
+plateau (no span on dev for more than a third of training, or never F1 10) and seconds; then mean
+and std of the best dev F1 and the number of plateau runs.
 
   python benchmarks/finetune_vs_torch.py --seeds=0,1,2 --steps=600 --out=benchmarks/results/finetune_vs_torch_cpu.json
   python benchmarks/finetune_vs_torch.py --frameworks=jax --freeze=word_embeddings ...   # one factor at a time
 
-Each framework and seed runs in its own subprocess (no thread pool or allocator shared).
+Each framework and seed runs in its own subprocess (no thread pool or allocator shared); --jobs=2
+trains two at once (pin the parent with taskset to give each its core). --summarize=A.json,B.json
+merges files of separate invocations (e.g. one framework per core) into one --out.
 """
 
 from __future__ import annotations
@@ -164,6 +166,9 @@ def main() -> None:
   ap.add_argument("--freeze", default="", help="regex over parameter paths kept fixed (e.g. word_embeddings)")
   ap.add_argument("--max-length", type=int, default=128)
   ap.add_argument("--out", default="")
+  ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (each in its own process)")
+  ap.add_argument("--summarize", default="", help="comma-separated JSON files of earlier runs: merge them "
+                  "into one (same settings), re-deriving the plateau flags and summary; no training")
   ap.add_argument("--one", default="", help=argparse.SUPPRESS)  # framework:seed, in a subprocess
   args = ap.parse_args()
   if args.one:
@@ -171,36 +176,110 @@ def main() -> None:
     got = (run_jax if fw == "jax" else run_torch)(args, int(seed))
     print("RESULT " + json.dumps(got), flush=True)
     return
-  out = {"what": __doc__.split("\n")[0], "settings": {k: v for k, v in vars(args).items() if k not in ("out", "one")},
-         "runs": {}, "summary": {}}
-  for fw in args.frameworks.split(","):
-    for seed in map(int, args.seeds.split(",")):
-      cmd = [sys.executable, __file__, *[a for a in sys.argv[1:] if not a.startswith("--out")], f"--one={fw}:{seed}"]
-      p = subprocess.run(cmd, capture_output=True, text=True)
-      lines = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
-      if p.returncode or not lines:
-        raise SystemExit(f"{fw} seed {seed} failed:\n{p.stderr[-3000:]}")
-      got = json.loads(lines[-1][7:])
-      got["best_dev_f1"] = max(c["dev_f1"] for c in got["curve"])
-      got["no_span_evals"] = sum(c["n_pred"] == 0 for c in got["curve"])
-      learned = [c["step"] for c in got["curve"] if c["dev_f1"] >= 10]
-      got["first_step_f1_10"] = learned[0] if learned else None  # leaving the all-O plateau
-      got["plateau"] = not learned or learned[0] > args.steps // 2
-      out["runs"][f"{fw}/seed{seed}"] = got
-      print(fw, seed, got["best_dev_f1"], [c["dev_f1"] for c in got["curve"]], flush=True)
-      if args.out:
-        pathlib.Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
-  for fw in args.frameworks.split(","):
-    best = [r["best_dev_f1"] for k, r in out["runs"].items() if k.startswith(fw + "/")]
-    out["summary"][fw] = {"best_dev_f1_mean": statistics.mean(best),
-                          "best_dev_f1_std": statistics.stdev(best) if len(best) > 1 else None,
-                          "plateau_runs": sum(r["plateau"] for k, r in out["runs"].items() if k.startswith(fw + "/")),
-                          "runs": len(best)}
+  if args.summarize:
+    out = merge([read_run_file(f) for f in args.summarize.split(",")])
+  else:
+    out = train_all(args)
   text = json.dumps(out, indent=1)
   if args.out:
     pathlib.Path(args.out).write_text(text + "\n")
   print(json.dumps(out["summary"], indent=1))
 
+
+def derive(got: dict, steps: int) -> dict:
+  """A run's derived fields, from its dev curve alone (so old files can be re-derived).
+
+  plateau: the run never reached dev F1 10, or predicted no span on dev at consecutive
+  evaluations covering more than a third of training (the all-O plateau; one early evaluation
+  without spans while the head warms up is not one).
+  """
+  curve = got["curve"]
+  got["best_dev_f1"] = max(c["dev_f1"] for c in curve)
+  got["no_span_evals"] = sum(c["n_pred"] == 0 for c in curve)
+  learned = [c["step"] for c in curve if c["dev_f1"] >= 10]
+  got["first_step_f1_10"] = learned[0] if learned else None
+  longest = stretch = 0
+  prev = 0
+  for c in curve:  # steps without a predicted span, up to the evaluation that ends the stretch
+    stretch = stretch + (c["step"] - prev) if c["n_pred"] == 0 else 0
+    longest, prev = max(longest, stretch), c["step"]
+  got["no_span_steps"] = longest
+  got["plateau"] = not learned or longest > steps / 3
+  return got
+
+
+def summarize(out: dict) -> dict:
+  """Mean and std of the best dev F1 and the plateau count, per framework."""
+  out["summary"] = {}
+  for fw in out["settings"]["frameworks"].split(","):
+    runs = [r for k, r in out["runs"].items() if k.startswith(fw + "/")]
+    best = [r["best_dev_f1"] for r in runs]
+    out["summary"][fw] = {"best_dev_f1_mean": statistics.mean(best),
+                          "best_dev_f1_std": statistics.stdev(best) if len(best) > 1 else None,
+                          "plateau_runs": sum(r["plateau"] for r in runs), "runs": len(best)}
+  return out
+
+
+def read_run_file(path: str) -> dict:
+  """A JSON this script wrote, or one clear line naming the file (exit 1)."""
+  try:
+    got = json.loads(pathlib.Path(path).read_text())
+  except OSError as e:
+    raise SystemExit(f"error: {path}: {e.strerror}") from None
+  except json.JSONDecodeError as e:
+    raise SystemExit(f"error: {path}:{e.lineno}: not JSON ({e.msg})") from None
+  if not isinstance(got, dict) or not all(k in got for k in ("settings", "runs")) or not all(
+      isinstance(r, dict) and r.get("curve") for r in got["runs"].values()):
+    raise SystemExit(f"error: {path}:1: not a finetune_vs_torch result (needs settings and runs with dev curves)")
+  return got
+
+
+def merge(files: list[dict]) -> dict:
+  """One JSON from files that ran different frameworks or seeds with the same settings (e.g. one
+  framework per core); the derived fields and the summary are rebuilt from the recorded curves."""
+  keep = ("frameworks", "seeds")
+  first = files[0]["settings"]
+  for f in files[1:]:
+    diff = sorted(k for k in set(first) | set(f["settings"]) if k not in keep and first.get(k) != f["settings"].get(k))
+    if diff:
+      raise SystemExit(f"error: the files differ in settings {', '.join(diff)}: they cannot be merged")
+  runs: dict = {}
+  for f in files:
+    for k, r in f["runs"].items():
+      if k in runs:
+        raise SystemExit(f"error: run {k} is in more than one file")
+      runs[k] = derive(r, first["steps"])
+  fws = list(dict.fromkeys(k.split("/")[0] for k in runs))
+  seeds = list(dict.fromkeys(k.split("/seed")[1] for k in runs))
+  settings = dict(first, frameworks=",".join(fws), seeds=",".join(seeds))
+  return summarize({"what": files[0]["what"], "settings": settings, "runs": runs})
+
+
+def train_all(args) -> dict:
+  """Every framework x seed, each in its own subprocess, --jobs at a time."""
+  from concurrent.futures import ThreadPoolExecutor
+  out = {"what": __doc__.split("\n")[0],
+         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "one", "jobs", "summarize")},
+         "runs": {}, "summary": {}}
+  todo = [(fw, seed) for fw in args.frameworks.split(",") for seed in map(int, args.seeds.split(","))]
+  skip = ("--out", "--jobs", "--summarize")
+
+  def one(job):
+    fw, seed = job
+    cmd = [sys.executable, __file__, *[a for a in sys.argv[1:] if not a.startswith(skip)], f"--one={fw}:{seed}"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
+    if p.returncode or not lines:
+      raise SystemExit(f"{fw} seed {seed} failed:\n{p.stderr[-3000:]}")
+    return derive(json.loads(lines[-1][7:]), args.steps)
+
+  with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+    for (fw, seed), got in zip(todo, pool.map(one, todo)):
+      out["runs"][f"{fw}/seed{seed}"] = got
+      print(fw, seed, got["best_dev_f1"], [c["dev_f1"] for c in got["curve"]], flush=True)
+      if args.out:
+        pathlib.Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+  return summarize(out)
 
 if __name__ == "__main__":
   main()
