@@ -142,6 +142,9 @@ def test_report_rebuilds_tables_from_the_runs_and_sets_the_paper_beside(finished
   md = report.rebuild(copy, only_rows=["zero_shot", "mtl"])
   assert "mean ± std over 2 seeds" in md and "| MTL |" in md and "MTL-WS" not in md and "Not finished" not in md
   assert "Difference to ZERO-SHOT (F1 points, mean over 2 paired seeds)" in md
+  assert md.index("| ZERO-SHOT |") < md.index("| MTL |")
+  md = report.rebuild(copy, only_rows=["mtl", "zero_shot"])  # rows in the order asked for
+  assert md.index("| MTL |") < md.index("| ZERO-SHOT |")
   with pytest.raises(InputError, match=r"--rows: no row 'nope'"):
     report.rebuild(copy, only_rows=["nope"])
   copy_seed("mtl_ws")

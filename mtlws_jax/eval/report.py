@@ -441,7 +441,7 @@ def collect(workdir: pathlib.Path, seeds: Sequence[int] | None = None, only_rows
 
   Seeds default to those on disk whose every planned run has finished; `missing` lists the
   runs of other seeds that have not (a grid still running, or a killed one to resume).
-  only_rows: report these rows alone (a grid whose rows have finished different seeds).
+  only_rows: report these rows alone, in this order (a grid whose rows have finished different seeds).
   """
   import ml_collections
   workdir = pathlib.Path(workdir)
@@ -462,7 +462,7 @@ def collect(workdir: pathlib.Path, seeds: Sequence[int] | None = None, only_rows
     if unknown:
       raise InputError(f"--rows: no row {', '.join(map(repr, unknown))} in this workdir (its rows: "
                        + ", ".join(rows) + ")", workdir / "config.json")
-    rows = {name: rows[name] for name in rows if name in only_rows}
+    rows = {name: rows[name] for name in only_rows}  # the order asked for (a grid run in parts mixes its own)
   ids = [r.model_id for row in rows.values() for r in row.runs]
   on_disk = sorted({int(p.name[4:]) for mid in ids for p in (workdir / "runs" / mid).glob("seed*")
                     if p.name[4:].isdigit()} | set(config.seeds))
@@ -528,7 +528,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
                   "of a run.py workdir from its finished runs; optionally beside the paper's numbers.")
   ap.add_argument("workdir")
   ap.add_argument("--seeds", default="", help="comma list (default: every seed whose runs all finished)")
-  ap.add_argument("--rows", default="", help="comma list of rows (methods or variants) to report alone, e.g. "
+  ap.add_argument("--rows", default="", help="comma list of rows (methods or variants) to report alone, in this order, e.g. "
                   "zero_shot,ws_reptile when the other rows have finished fewer seeds (default: all)")
   ap.add_argument("--paper", choices=paper.BACKBONES, help="print the paper's table of this backbone beside ours")
   args = ap.parse_args(argv)
