@@ -228,8 +228,11 @@ def read_run_file(path: str) -> dict:
     raise SystemExit(f"error: {path}: {e.strerror}") from None
   except json.JSONDecodeError as e:
     raise SystemExit(f"error: {path}:{e.lineno}: not JSON ({e.msg})") from None
-  if not isinstance(got, dict) or not all(k in got for k in ("settings", "runs")) or not all(
-      isinstance(r, dict) and r.get("curve") for r in got["runs"].values()):
+  point = ("step", "dev_f1", "n_pred")
+  if not (isinstance(got, dict) and isinstance(got.get("settings"), dict) and "steps" in got["settings"]
+          and isinstance(got.get("runs"), dict) and all(
+              isinstance(r, dict) and r.get("curve") and all(isinstance(c, dict) and all(k in c for k in point)
+                                                          for c in r["curve"]) for r in got["runs"].values())):
     raise SystemExit(f"error: {path}:1: not a finetune_vs_torch result (needs settings and runs with dev curves)")
   return got
 
@@ -262,11 +265,12 @@ def train_all(args) -> dict:
          "settings": {k: v for k, v in vars(args).items() if k not in ("out", "one", "jobs", "summarize")},
          "runs": {}, "summary": {}}
   todo = [(fw, seed) for fw in args.frameworks.split(",") for seed in map(int, args.seeds.split(","))]
-  skip = ("--out", "--jobs", "--summarize")
+  # the child gets the parsed settings (not sys.argv, where "--jobs 2" would leave a stray "2")
+  flags = [f"--{k.replace('_', '-')}={v}" for k, v in out["settings"].items()]
 
   def one(job):
     fw, seed = job
-    cmd = [sys.executable, __file__, *[a for a in sys.argv[1:] if not a.startswith(skip)], f"--one={fw}:{seed}"]
+    cmd = [sys.executable, __file__, *flags, f"--one={fw}:{seed}"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     lines = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
     if p.returncode or not lines:

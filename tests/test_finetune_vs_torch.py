@@ -67,7 +67,7 @@ def test_summarize_merges_frameworks_and_rederives_the_flags(tmp_path):
   assert got["summary"]["torch"]["best_dev_f1_mean"] == 35.5 and got["summary"]["torch"]["runs"] == 2
 
 
-@pytest.mark.parametrize("case", ["settings", "same_run", "missing", "not_json", "not_ours"])
+@pytest.mark.parametrize("case", ["settings", "same_run", "missing", "not_json", "not_ours", "runs_list", "bad_curve"])
 def test_summarize_refuses_bad_files_with_one_line(tmp_path, case):
   a = result_file(tmp_path / "a.json", "jax", [0])
   if case == "settings":
@@ -82,7 +82,8 @@ def test_summarize_refuses_bad_files_with_one_line(tmp_path, case):
     want = "b.json:2: not JSON"
   else:
     b = tmp_path / "b.json"
-    b.write_text('{"runs": {}}')
+    b.write_text({"not_ours": '{"runs": {}}', "runs_list": '{"settings": {"steps": 300}, "runs": []}',
+                  "bad_curve": '{"settings": {"steps": 300}, "runs": {"jax/seed1": {"curve": [{"step": 100}]}}}'}[case])
     want = "b.json:1: not a finetune_vs_torch result"
   p = summarize(a, b, out=tmp_path / "out.json")
   assert p.returncode == 1 and "Traceback" not in p.stderr
@@ -97,7 +98,8 @@ def test_jobs_trains_runs_at_once_and_keeps_their_order(tmp_path, monkeypatch):
   running, peak, lock = [0], [0], threading.Lock()
 
   def fake_run(cmd, **kw):  # one framework:seed subprocess: report a curve after a while
-    assert not any(a.startswith(("--jobs", "--out")) for a in cmd)  # the child trains one run
+    assert not any(a.startswith(("--jobs", "--out", "--summarize")) for a in cmd)  # the child trains one run
+    assert "--lr=0.0001" in cmd and "--frameworks=jax,torch" in cmd  # the parsed settings
     fw, seed = cmd[-1].split("=")[1].split(":")
     with lock:
       running[0] += 1
@@ -109,7 +111,6 @@ def test_jobs_trains_runs_at_once_and_keeps_their_order(tmp_path, monkeypatch):
     return subprocess.CompletedProcess(cmd, 0, stdout="log\nRESULT " + json.dumps(got) + "\n", stderr="")
 
   monkeypatch.setattr(ft.subprocess, "run", fake_run)
-  monkeypatch.setattr(sys, "argv", ["finetune_vs_torch.py", "--jobs=2", "--out=x.json"])
   args = argparse.Namespace(frameworks="jax,torch", seeds="0,1", steps=100, jobs=2, out=str(tmp_path / "o.json"),
                             one="", summarize="", lr=1e-4)
   out = ft.train_all(args)
