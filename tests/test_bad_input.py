@@ -246,6 +246,8 @@ def test_broken_results_and_checkpoints_are_recovered(assets, tmp_path):
   _one_error(_cli("-m", "mtlws_jax.eval.report", str(tmp_path / "nothing")), "no config.json")
   _one_error(_cli("-m", "mtlws_jax.eval.report", str(work / "config.json")), "not a folder")
   _one_error(_cli("-m", "mtlws_jax.eval.report", str(work), "--seeds=x"), "--seeds")
+  _one_error(_cli("-m", "mtlws_jax.eval.report", str(work), "--baseline=zs_eq"),
+             str(work / "config.json"), "--baseline: no row 'zs_eq' among the rows reported (zero_shot)")
 
 
 # ------------------------------------------------------------------------- more entry points

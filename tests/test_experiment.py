@@ -147,6 +147,23 @@ def test_report_rebuilds_tables_from_the_runs_and_sets_the_paper_beside(finished
   assert md.index("| MTL |") < md.index("| ZERO-SHOT |")
   with pytest.raises(InputError, match=r"--rows: no row 'nope'"):
     report.rebuild(copy, only_rows=["nope"])
+  # differences to another row (e.g. ZERO-SHOT at equal steps): the same resampled sentences, so
+  # ZERO-SHOT - MTL is exactly the mirror of MTL - ZERO-SHOT, interval included
+  to_zs = json.loads((copy / "results.json").read_text())["paired"]["rows"]["mtl"]
+  md = report.rebuild(copy, only_rows=["zero_shot", "mtl"], baseline="mtl")
+  assert "Difference to MTL (F1 points, mean over 2 paired seeds)" in md
+  got = json.loads((copy / "results.json").read_text())["paired"]
+  assert got["baseline"] == "mtl" and set(got["rows"]) == {"zero_shot"}
+  for k, d in to_zs.items():
+    m = got["rows"]["zero_shot"][k]
+    assert m["diff"] == pytest.approx(-d["diff"], abs=1e-9)
+    assert (m["low"], m["high"]) == (pytest.approx(-d["high"], abs=1e-9), pytest.approx(-d["low"], abs=1e-9))
+    assert m["per_seed"] == pytest.approx([-x for x in d["per_seed"]], abs=1e-9)
+  assert any(d["diff"] != 0 for d in to_zs.values())  # a real difference, not 0 == -0
+  with pytest.raises(InputError, match=r"--baseline: no row 'zs_eq' among the rows reported"):
+    report.rebuild(copy, only_rows=["zero_shot", "mtl"], baseline="zs_eq")
+  with pytest.raises(InputError, match=r"--baseline: no row 'mtl_ws'"):
+    report.rebuild(copy, only_rows=["zero_shot", "mtl"], baseline="mtl_ws")
   copy_seed("mtl_ws")
   md = report.rebuild(copy)
   assert "mean ± std over 2 seeds" in md and "± 0.00" in md  # two equal seeds: std 0

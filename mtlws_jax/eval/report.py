@@ -7,9 +7,10 @@ single seed). "Avg." is the mean over target languages, computed per seed first,
 over seeds (so its std is the spread of the per-seed averages). For rows with one model per
 target language (TO, BILINGUAL), a language's score comes from that language's model.
 
-Beside each row: its difference to ZERO-SHOT with a 95% paired-bootstrap interval over test
-sentences (eval/bootstrap.py), recomputed from the predictions every run saved, and its cost
-(training steps, warmup steps Z x K x |L|, seconds).
+Beside each row: its difference to ZERO-SHOT (or the row given as `--baseline`, e.g. ZERO-SHOT at
+equal steps) with a 95% paired-bootstrap interval over test sentences (eval/bootstrap.py),
+recomputed from the predictions every run saved, and its cost (training steps, warmup steps
+Z x K x |L|, seconds).
 """
 
 from __future__ import annotations
@@ -96,11 +97,13 @@ def warmup_pairs(rows: Mapping[str, plan_lib.Row], present: set[str]) -> list[tu
 
 
 def summarize(config, rows: Mapping[str, plan_lib.Row], results: Mapping[str, Mapping[int, dict]],
-              workdir: pathlib.Path | None = None, gold_test: Mapping[str, Sequence] | None = None) -> dict:
+              workdir: pathlib.Path | None = None, gold_test: Mapping[str, Sequence] | None = None,
+              baseline: str = BASELINE) -> dict:
   """results.json content from the per-run results (runner.train_run).
 
   gold_test: target language -> gold test sentences; with it (and saved predictions in the
-  workdir) every row gets its paired-bootstrap difference to ZERO-SHOT.
+  workdir) every row gets its paired-bootstrap difference to the baseline row (ZERO-SHOT unless
+  told: e.g. ZERO-SHOT at equal steps, to ask whether a warmup beats plain longer training).
   """
   langs = list(config.target_langs)
   seeds = list(config.seeds)
@@ -161,13 +164,13 @@ def summarize(config, rows: Mapping[str, plan_lib.Row], results: Mapping[str, Ma
           effects[name] = got
     if effects:
       out["warmup_effect"] = effects
-  if gold_test is not None and workdir is not None and BASELINE in rows:
-    out["paired"] = paired_intervals(config.task, rows, workdir, seeds, gold_test)
+  if gold_test is not None and workdir is not None and baseline in rows:
+    out["paired"] = paired_intervals(config.task, rows, workdir, seeds, gold_test, baseline)
   return out
 
 
 def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathlib.Path, seeds: Sequence[int],
-                     gold_test: Mapping[str, Sequence]) -> dict:
+                     gold_test: Mapping[str, Sequence], baseline: str = BASELINE) -> dict:
   """{"baseline", "n_resamples", "rows": {row: {lang|avg: {diff, low, high, excludes_zero}}}, "missing"}.
 
   Rows whose runs saved no predictions (format-1 workdirs) are listed under "missing".
@@ -194,15 +197,15 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
           per[l].append(bootstrap.group_rows(c, groups[l]))
     return {l: np.stack(v) for l, v in per.items()}
 
-  base = counts(rows[BASELINE])
-  out = {"baseline": BASELINE, "n_resamples": bootstrap.N_RESAMPLES, "confidence": bootstrap.CONFIDENCE,
+  base = counts(rows[baseline])
+  out = {"baseline": baseline, "n_resamples": bootstrap.N_RESAMPLES, "confidence": bootstrap.CONFIDENCE,
          "unit": "sentence" if task != "srl" else "sentence (all its predicates together)",
          "rows": {}, "missing": []}
   if base is None:
     out["missing"] = list(rows)
     return out
   for name, row in rows.items():
-    if name == BASELINE:
+    if name == baseline:
       continue
     c = counts(row)
     if c is None:
@@ -231,7 +234,7 @@ def _minutes(seconds: float | None) -> str:
 
 def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
   """The paper's layout (rows methods, columns target languages and Avg.), then the paired
-  differences to ZERO-SHOT with their intervals and each row's cost."""
+  differences to the baseline row with their intervals and each row's cost."""
   langs = summary["target_langs"]
   n = len(summary["seeds"])
   spread = f"mean ± std over {n} seeds" if n > 1 else "1 seed"
@@ -393,7 +396,7 @@ def plot_per_language(summary: Mapping[str, Any], path: pathlib.Path, split: str
 
 
 def plot_differences(summary: Mapping[str, Any], path: pathlib.Path) -> bool:
-  """Each row's average difference to ZERO-SHOT with its paired-bootstrap interval."""
+  """Each row's average difference to the baseline row with its paired-bootstrap interval."""
   paired = summary.get("paired")
   if not paired or not paired.get("rows"):
     return False
@@ -494,15 +497,22 @@ def load_gold_test(config) -> tuple[dict | None, str]:
 
 
 def rebuild(workdir: str | pathlib.Path, *, seeds: Sequence[int] | None = None,
-            paper_backbone: str | None = None, only_rows: Sequence[str] | None = None) -> str:
-  """Writes results.json, results.md and plots of a workdir from its runs; returns the markdown."""
+            paper_backbone: str | None = None, only_rows: Sequence[str] | None = None,
+            baseline: str = BASELINE) -> str:
+  """Writes results.json, results.md and plots of a workdir from its runs; returns the markdown.
+
+  baseline: the row the paired differences are taken to (ZERO-SHOT by default).
+  """
   workdir = pathlib.Path(workdir)
   config, rows, results, complete, missing = collect(workdir, seeds, only_rows)
+  if baseline not in rows:
+    raise InputError(f"--baseline: no row {baseline!r} among the rows reported ("
+                     + ", ".join(rows) + ")", workdir / "config.json")
   if not complete:
     raise InputError("no seed has all its runs finished; missing: " + ", ".join(missing[:10])
                      + (" ..." if len(missing) > 10 else ""), workdir)
   gold, why = load_gold_test(config)
-  summary = summarize(config, rows, results, workdir, gold_test=gold)
+  summary = summarize(config, rows, results, workdir, gold_test=gold, baseline=baseline)
   md = results_markdown(summary)
   if why:
     md += "\n" + why + "\n"
@@ -530,6 +540,9 @@ def _main(argv: Sequence[str] | None = None) -> None:
   ap.add_argument("--seeds", default="", help="comma list (default: every seed whose runs all finished)")
   ap.add_argument("--rows", default="", help="comma list of rows (methods or variants) to report alone, in this order, e.g. "
                   "zero_shot,ws_reptile when the other rows have finished fewer seeds (default: all)")
+  ap.add_argument("--baseline", default=BASELINE,
+                  help="the row every paired difference is taken to (default: zero_shot); e.g. zs_eq, "
+                  "ZERO-SHOT at equal total steps, to ask whether a warmup beats longer plain training")
   ap.add_argument("--paper", choices=paper.BACKBONES, help="print the paper's table of this backbone beside ours")
   args = ap.parse_args(argv)
   only_rows = [r.strip() for r in args.rows.split(",") if r.strip()] or None
@@ -537,7 +550,8 @@ def _main(argv: Sequence[str] | None = None) -> None:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or None
   except ValueError:
     ap.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
-  print(rebuild(args.workdir, seeds=seeds, paper_backbone=args.paper, only_rows=only_rows), end="")
+  print(rebuild(args.workdir, seeds=seeds, paper_backbone=args.paper, only_rows=only_rows,
+                baseline=args.baseline.strip()), end="")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
