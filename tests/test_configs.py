@@ -109,3 +109,31 @@ def test_srl_gold_files_exist_and_translated_are_documented_as_missing(data_dir)
   tasks.check_files(plan)
   with pytest.raises(Exception, match="projection"):
     tasks.check_files(tasks.file_plan(c, ["fr"]))
+
+
+# The warmup study's configs (issue 11): rows, budgets and the equal-steps rows' extra steps.
+STUDY = {  # name: (target languages, seeds, steps, rows, warmup inner steps Z x K x |L|)
+    "study_absa_cpu": (("fr", "es", "nl", "ru"), (0, 1, 2), 300,
+                       ["zero_shot", "mtl", "ws_eq7", "ws_adam", "ws_reptile", "ws_nesterov", "zs_eq", "mtl_eq"], 200),
+    "study_ner_cpu": (("es", "de", "nl"), (0, 1, 2), 300,
+                      ["zero_shot", "mtl", "ws_eq7", "ws_adam", "ws_reptile", "ws_nesterov", "zs_eq", "mtl_eq"], 150),
+    "study_ner_cpu_long": (("es", "de", "nl"), (0,), 900, ["zero_shot", "ws_nesterov", "zs_eq"], 150),
+    "study_absa_gpu": (("fr", "es", "nl", "ru"), (0, 1, 2, 3, 4), 1500,
+                       ["zero_shot", "mtl", "ws_eq7", "ws_adam", "ws_reptile", "ws_nesterov", "zs_eq", "mtl_eq"], 8000),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STUDY))
+def test_study_configs(name):
+  from mtlws_jax import plan
+  langs, seeds, steps, rows, warmup_steps = STUDY[name]
+  c = load(name)
+  experiment.check_config(c)
+  got = plan.plan_rows(plan.normalize(c))
+  assert (c.target_langs, c.seeds, c.train.max_steps) == (langs, seeds, steps)
+  assert list(got) == rows
+  assert c.warmup.epochs * c.warmup.steps * len(langs) == warmup_steps
+  for name_, row in got.items():  # equal steps: the warmup's inner steps spent as training steps
+    extra = warmup_steps if name_.endswith("_eq") else 0
+    assert row.train["max_steps"] == steps + extra, name_
+    assert (row.warmup is not None and row.warmup_steps == warmup_steps) == name_.startswith("ws_"), name_
