@@ -1,0 +1,17 @@
+#!/bin/bash
+# Rebuilds the warmup study's tables that README quotes, from the committed workdirs' saved
+# predictions (no model needed; seconds each): bash results/study_tables.sh
+# Each report also rewrites its workdir's results.md / results.json / plots: the ZERO-SHOT-baseline
+# report runs last, so those hold the differences to ZERO-SHOT.
+set -e
+. .venv/bin/activate
+report() { python -m mtlws_jax.eval.report "$@"; }
+ROWS=zero_shot,mtl,ws_eq7,ws_adam,ws_reptile,ws_nesterov,zs_eq,mtl_eq
+for t in absa ner; do
+  W=results/study_${t}_cpu/workdir
+  report $W --rows=$ROWS --seeds=0,1,2 --baseline=zs_eq > results/study_${t}_cpu/seeds012_vs_equal_steps.md
+  report $W --rows=$ROWS --seeds=0,1,2 > results/study_${t}_cpu/seeds012_all_rows.md
+done
+W=results/study_ner_cpu_long/workdir
+report $W --baseline=zs_eq > results/study_ner_cpu_long/vs_equal_steps.md
+report $W > results/study_ner_cpu_long/results_vs_zero_shot.md
