@@ -1,5 +1,6 @@
 #!/bin/bash
-# The NER study at 900 steps, one seed, in two lists for two cores (disjoint, resumable):
+# The NER study at 900 steps, one seed, in two lists for two cores (disjoint, resumable; the
+# committed runs were started one by one beside the ABSA study: logs chain_b.log, zero_shot.log, zs_eq.log):
 #   bash results/study_ner_cpu_long/chain.sh a    # ZERO-SHOT, then ZERO-SHOT at equal steps
 #   bash results/study_ner_cpu_long/chain.sh b    # the Nesterov warmup
 set -e
