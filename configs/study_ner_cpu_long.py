@@ -1,5 +1,6 @@
 """The NER warmup study at three times the budget (issue 11): does the warmup's gain survive
-longer training? English -> es, de, nl on this CPU, one seed.
+longer training? English -> es, de, nl on this CPU, 3 paired seeds (1 h 48 min of one core per
+seed here, seeds 1-2 side by side: `bash results/study_ner_cpu_long/chain_seed.sh S`).
 
     python run.py --config=configs/study_ner_cpu_long.py --workdir=results/study_ner_cpu_long/workdir
 
@@ -15,7 +16,7 @@ from configs import study_ner_cpu
 
 def get_config():
   c = study_ner_cpu.get_config()
-  c.seeds = (0,)
+  c.seeds = (0, 1, 2)
   c.method = "zero_shot,ws_nesterov,zs_eq"
   c.train.max_steps = 900
   c.train.lr_warmup_steps = 90

@@ -13,5 +13,5 @@ for t in absa ner; do
   report $W --rows=$ROWS --seeds=0,1,2 > results/study_${t}_cpu/seeds012_all_rows.md
 done
 W=results/study_ner_cpu_long/workdir
-report $W --rows=zero_shot,ws_nesterov,zs_eq --baseline=zs_eq > results/study_ner_cpu_long/vs_equal_steps.md
-report $W --rows=zero_shot,ws_nesterov,zs_eq > results/study_ner_cpu_long/results_vs_zero_shot.md
+report $W --rows=zero_shot,ws_nesterov,zs_eq --seeds=0,1,2 --baseline=zs_eq > results/study_ner_cpu_long/vs_equal_steps.md
+report $W --rows=zero_shot,ws_nesterov,zs_eq --seeds=0,1,2 > results/study_ner_cpu_long/results_vs_zero_shot.md

@@ -117,7 +117,7 @@ STUDY = {  # name: (target languages, seeds, steps, rows, warmup inner steps Z x
                        ["zero_shot", "mtl", "ws_eq7", "ws_adam", "ws_reptile", "ws_nesterov", "zs_eq", "mtl_eq"], 200),
     "study_ner_cpu": (("es", "de", "nl"), (0, 1, 2), 300,
                       ["zero_shot", "mtl", "ws_eq7", "ws_adam", "ws_reptile", "ws_nesterov", "zs_eq", "mtl_eq"], 150),
-    "study_ner_cpu_long": (("es", "de", "nl"), (0,), 900, ["zero_shot", "ws_nesterov", "zs_eq"], 150),
+    "study_ner_cpu_long": (("es", "de", "nl"), (0, 1, 2), 900, ["zero_shot", "ws_nesterov", "zs_eq"], 150),
     "study_absa_gpu": (("fr", "es", "nl", "ru"), (0, 1, 2, 3, 4), 1500,
                        ["zero_shot", "mtl", "ws_eq7", "ws_adam", "ws_reptile", "ws_nesterov", "zs_eq", "mtl_eq"], 8000),
 }
