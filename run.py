@@ -28,6 +28,18 @@ def parse_flags(argv):
     sys.exit(1)
 
 
+def compilation_cache() -> None:
+  """XLA's persistent compilation cache: a study's later runs (and processes) reuse the compiled
+  steps of the first instead of compiling every batch shape again. $MTLWS_XLA_CACHE, else
+  ~/.cache/mtlws_jax/xla; JAX's own JAX_COMPILATION_CACHE_DIR wins when set."""
+  import os
+  import jax
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir",
+                      os.environ.get("MTLWS_XLA_CACHE") or os.path.expanduser("~/.cache/mtlws_jax/xla"))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
 def main(argv):
   if len(argv) > 1:
     print(f"error: unexpected arguments: {' '.join(argv[1:])} (flags are --config=... --workdir=...)",
@@ -37,6 +49,7 @@ def main(argv):
   from mtlws_jax.errors import InputError, os_error
   if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO: keep the console readable
     logging.set_verbosity(logging.WARNING)
+  compilation_cache()
   config = flags.FLAGS.config
   workdir = _WORKDIR.value or str(pathlib.Path("runs") / pathlib.Path(flags.FLAGS["config"].config_filename).stem)
   try:

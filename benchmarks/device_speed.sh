@@ -10,6 +10,9 @@
 #    jax.profiler trace of 3 steps summarized as the ops that took the most time ("profile");
 # 2. models per second with N = 1..16 models in one program (train.models_at_once), tiny shape
 #    and a BERT-base-like shape at batch 8 (e5 needs the converted model: skipped when absent).
+# 3. Issue 22: the study's train step padded (read every step, as before) vs packed (read at log
+#    steps) vs transformers' PyTorch, e5-small's shape with random weights and the data's sentence
+#    lengths (no data on the device), 40 steps each: sentences per second on the GPU.
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
@@ -25,3 +28,9 @@ done
 timeout 300 python3 benchmarks/models_at_once.py --shapes=$SHAPES --ns=$NS --steps=10 ${E5:+--e5=$E5} \
     --out=$OUT/models_at_once_gpu.json > $OUT/models_at_once.log 2>&1
 echo "models_at_once rc $? at $(( $(date +%s) - T0 )) s" | tee -a $OUT/device.txt
+SS_STEPS=40; [ "${QUICK:-0}" = 1 ] && SS_STEPS=6
+timeout 420 python3 benchmarks/study_speed.py --synthetic --cores= --tasks=absa --steps=$SS_STEPS \
+    --variants=padded_sync,padded,packed,packed_sync,torch --work=$OUT/study_speed_work \
+    --out=$OUT/study_speed_gpu.json > $OUT/study_speed.log 2>&1
+echo "study_speed rc $? at $(( $(date +%s) - T0 )) s" | tee -a $OUT/device.txt
+rm -rf $OUT/study_speed_work

@@ -81,6 +81,10 @@ def base_config() -> ml_collections.ConfigDict:
                                    # selection) only; 0 = as max_eval_sentences
   c.data.ill_formed = "repair"     # ill-formed IOB tags: read the conlleval way and count (or "error")
   c.data.pad_multiple = 32         # batches pad to a multiple of this: few shapes, few compiles
+  c.data.batch_layout = "packed"   # packed: a batch's sentences end to end in rows of data.pack_length
+                                   # tokens (attention within a sentence; no padding to compute) |
+                                   # padded: one sentence per row, padded to the longest
+  c.data.pack_length = 256         # tokens per packed row (a longer window gets a row of its own)
   c.data.train_order = "random"    # random batches (the standard recipe) | bucketed (by length:
                                    # less padding; see mtlws_jax/train/streams.py)
 

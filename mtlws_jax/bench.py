@@ -18,7 +18,7 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 
-from mtlws_jax import distributed
+from mtlws_jax import distributed, plan
 from mtlws_jax.data import encode, tasks
 from mtlws_jax.errors import InputError
 from mtlws_jax.train import loop
@@ -257,7 +257,7 @@ class Bench:
   def predict_tags(self, params, enc: Encoded) -> list[list[str]]:
     params = self.place(params, copy=False)  # once, not per batch (selected params are host copies)
     ids = loop.predict(self.eval_step, params, enc.features, enc.n, self.config.train.eval_batch_size,
-                       pad_multiple=self.config.data.pad_multiple)
+                       pad_multiple=self.config.data.pad_multiple, pack_length=encode.pack_length_of(self.config.data))
     return [[self.data.tags[i] for i in row] for row in ids]
 
   def score_tags(self, enc: Encoded, tags: list[list[str]]) -> dict:
@@ -273,7 +273,7 @@ class Bench:
     if self._eval_many is None:
       self._eval_many = steps.make_eval_step(self.apply_fn, models=True)
     ids = loop.predict_many(self._eval_many, stacked_params, enc.features, enc.n, self.config.train.eval_batch_size,
-                            pad_multiple=self.config.data.pad_multiple)
+                            pad_multiple=self.config.data.pad_multiple, pack_length=encode.pack_length_of(self.config.data))
     return [self.score_tags(enc, [[self.data.tags[i] for i in row] for row in model]) for model in ids]
 
   def model_bytes(self) -> int:

@@ -130,7 +130,7 @@ def tag(saved, records: Sequence[Sentence], *, batch_size: int = 64, progress: b
   eval_step = steps.make_eval_step(apply_fn)
   params = jax.tree.map(jax.numpy.asarray, params)
   batches = list(encode.batches(feats, batch_size, shuffle=False, pad_multiple=cfg.get("pad_multiple", 32),
-                                fill_last=True))
+                                fill_last=True, pack_length=encode.pack_length_of(cfg)))
   if progress:
     from tqdm import tqdm
     batches_iter = tqdm(batches, desc="tagging", unit="batch", leave=False, file=sys.stderr)

@@ -22,6 +22,7 @@ import numpy as np
 
 from mtlws_jax import distributed, plan, workdir as workdir_lib
 from mtlws_jax.bench import Bench, barrier
+from mtlws_jax.data import encode
 from mtlws_jax.errors import InputError
 from mtlws_jax.train import loop, methods as methods_lib
 from mtlws_jax.train.streams import BatchStream, PairedStream, crc
@@ -70,7 +71,8 @@ def warmup_params(bench: Bench, row: plan.Row, seed: int, workdir: pathlib.Path,
   folder.mkdir(parents=True, exist_ok=True)
   bs, k = bench.config.train.batch_size, cfg["steps"]
   streams = [BatchStream(bench.translated[l].features, bs, (seed, crc("warmup", l)),
-                         pad_multiple=bench.config.data.pad_multiple) for l in langs]
+                         pad_multiple=bench.config.data.pad_multiple,
+                         pack_length=encode.pack_length_of(bench.config.data)) for l in langs]
   pad_id = bench.tokenizer.pad_token_id
 
   def epochs():  # each epoch padded to its own longest batch (a multiple of data.pad_multiple)
@@ -139,7 +141,7 @@ def train_stream(bench: Bench, run: methods_lib.Run, seed: int) -> PairedStream:
   if not any(len(f) for _, f in sets):
     raise InputError(f"run {run.model_id}: empty training set")
   return PairedStream(sets, c.train.batch_size, seed, pad_multiple=c.data.pad_multiple,
-                      order=c.data.get("train_order", "random"))
+                      order=c.data.get("train_order", "random"), pack_length=encode.pack_length_of(c.data))
 
 
 def _schedule(bench: Bench, row: plan.Row) -> loop.Schedule:

@@ -166,3 +166,31 @@ def test_nan_loss_stops_naming_the_step_and_keeps_checkpoint(setup, tmp_path):
   ck.close()
   last = loop.read_metrics(tmp_path / "metrics.jsonl")[-1]
   assert last["step"] == 5 and "step 5" in last["error"]
+
+
+def test_nan_between_reads_is_named_and_the_host_reads_at_log_steps_only(setup, tmp_path, monkeypatch):
+  """Metrics stay on the device between log steps: one read per window; a NaN at step 7 is found
+  at the read after step 10 and named as step 7, and the checkpoint of step 5 is kept."""
+  sched = loop.Schedule(max_steps=20, eval_every=10, log_every=5, checkpoint_every=5)
+  count = {"n": 0}
+
+  def step_fn(p, o, b, r):
+    count["n"] += 1
+    if count["n"] == 7:
+      p = jax.tree.map(lambda x: x * jnp.nan, p)
+    return setup["train_step"](p, o, b, r)
+
+  reads = []
+  real_get = jax.device_get
+  monkeypatch.setattr(loop.jax, "device_get", lambda x: reads.append(len(x)) or real_get(x))
+  stream = loop.BatchStream(setup["feats"], 4, (7,), pad_multiple=16)
+  with pytest.raises(steps.NonFiniteLossError, match=r"at step 7 \(first of steps 6-10, read together\)"):
+    loop.train_and_select(folder=tmp_path, params=setup["init"](), optimizer=setup["opt"],
+                          train_step=step_fn, evaluate=setup["evaluate"], stream=stream, rng=None,
+                          schedule=sched)
+  assert reads == [5, 5]  # steps 1-5, then 6-10: no read per step
+  ck = loop.RunCheckpoints(tmp_path / "checkpoints")
+  assert ck.latest_step() == 5
+  ck.close()
+  last = loop.read_metrics(tmp_path / "metrics.jsonl")[-1]
+  assert last["step"] == 7 and "step 7" in last["error"]

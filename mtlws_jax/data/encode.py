@@ -337,8 +337,12 @@ def _round_up(n: int, multiple: int) -> int:
   return -(-n // multiple) * multiple if multiple > 1 else n
 
 
-def collate(features: Sequence[Feature], *, pad_multiple: int = 8, batch_size: int | None = None) -> dict[str, np.ndarray]:
+def collate(features: Sequence[Feature], *, pad_multiple: int = 8, batch_size: int | None = None,
+            pack_length: int = 0) -> dict[str, np.ndarray]:
   """Pads features into one batch dict (the layout in the module doc of `batches`).
+
+  pack_length > 0: packs them instead (`pack`, rows of that many tokens; batch_size is then
+  moot: the rows are as many as the features need).
 
   The padded length is the longest feature rounded up to `pad_multiple` (capped at max_length),
   so jit sees few distinct shapes. With `batch_size`, filler rows are appended up to it: they have
@@ -346,6 +350,8 @@ def collate(features: Sequence[Feature], *, pad_multiple: int = 8, batch_size: i
   """
   if not features:
     raise ValueError("cannot collate an empty batch")
+  if pack_length:
+    return pack(features, length=pack_length, pad_multiple=pad_multiple)
   longest = max(len(f) for f in features)
   cap = max(f.max_length for f in features)
   length = max(longest, min(_round_up(longest, pad_multiple), cap))
@@ -376,9 +382,112 @@ def collate(features: Sequence[Feature], *, pad_multiple: int = 8, batch_size: i
   return out
 
 
+# Packed batches (data.batch_layout="packed"): the features of a batch lie end to end in fewer,
+# longer rows. Extra keys, all [R, L] int32: segment_ids (1, 2, ... per feature within its row, 0 on
+# padding; attention stays within a segment), position_ids (0, 1, ... restarting at each feature;
+# the encoder adds its position offset) and example_ids per token (-1 on padding) instead of per row.
+# Each feature keeps its own special tokens, so every token sees exactly what it sees padded.
+LAYOUTS = ("padded", "packed")
+
+
+def pack_length_of(data_config: Mapping) -> int:
+  """`pack_length` for the functions below from a config's data section (0 = padded rows).
+  Configs saved before the option existed have no batch_layout: they were padded."""
+  return int(data_config.get("pack_length", 256)) if data_config.get("batch_layout", "padded") == "packed" else 0
+
+
+def pack(features: Sequence[Feature], *, length: int, pad_multiple: int = 8, rows: int | None = None,
+         full: bool = False) -> dict[str, np.ndarray]:
+  """Lays `features` end to end in rows of at most `length` tokens (first fit, longest first).
+
+  A feature longer than `length` gets a row of its own (the rows are then as long as it). The
+  row length is the fullest row rounded up to `pad_multiple` (capped at the row capacity); with
+  `rows`, filler rows (segment 0, no labels) are appended up to that many; `full` pads every row
+  to the capacity (one shape for every evaluation batch).
+  """
+  if not features:
+    raise ValueError("cannot pack an empty batch")
+  cap = max(length, max(len(f) for f in features))
+  fill: list[int] = []
+  members: list[list[int]] = []
+  for i in sorted(range(len(features)), key=lambda i: -len(features[i])):  # stable: ties keep order
+    n = len(features[i])
+    for r, used in enumerate(fill):
+      if used + n <= cap:
+        fill[r] += n
+        members[r].append(i)
+        break
+    else:
+      fill.append(n)
+      members.append([i])
+  n_rows = len(members) if rows is None else rows
+  if n_rows < len(members):
+    raise ValueError(f"{len(features)} features need {len(members)} rows of {cap}, more than {n_rows}")
+  width = cap if full else max(max(fill), min(_round_up(max(fill), pad_multiple), cap))
+  pad = features[0].pad_id
+  out = {
+      "input_ids": np.full((n_rows, width), pad, np.int32),
+      "attention_mask": np.zeros((n_rows, width), np.int32),
+      "token_type_ids": np.zeros((n_rows, width), np.int32),
+      "labels": np.full((n_rows, width), -1, np.int32),
+      "predicate_ids": np.zeros((n_rows, width), np.int32),
+      "pos_ids": np.zeros((n_rows, width), np.int32),
+      "word_ids": np.full((n_rows, width), -1, np.int32),
+      "example_ids": np.full((n_rows, width), -1, np.int32),
+      "segment_ids": np.zeros((n_rows, width), np.int32),
+      "position_ids": np.zeros((n_rows, width), np.int32),
+  }
+  for r, idx in enumerate(members):
+    at = 0
+    for seg, i in enumerate(sorted(idx), start=1):  # in batch order within the row
+      f = features[i]
+      n = len(f)
+      sl = slice(at, at + n)
+      out["input_ids"][r, sl] = f.input_ids
+      out["attention_mask"][r, sl] = 1
+      out["labels"][r, sl] = f.labels
+      out["predicate_ids"][r, sl] = f.predicate_ids
+      out["pos_ids"][r, sl] = f.pos_ids
+      out["word_ids"][r, sl] = f.word_ids
+      out["example_ids"][r, sl] = f.example_id
+      out["segment_ids"][r, sl] = seg
+      out["position_ids"][r, sl] = np.arange(n, dtype=np.int32)
+      at += n
+  return out
+
+
+def eval_rows(batch_size: int, length: int) -> int:
+  """Rows of a packed evaluation batch: as many as hold `batch_size` sentences of 32 subwords."""
+  return max(1, -(-batch_size * 32 // length))
+
+
+def packed_batches(features: Sequence[Feature], batch_size: int, *, length: int, pad_multiple: int = 8
+                   ) -> Iterator[dict[str, np.ndarray]]:
+  """Evaluation batches of one shape [eval_rows, length] (longer only for over-long features):
+  features longest first, each batch filled first-fit until the next feature fits no row."""
+  rows = eval_rows(batch_size, length)
+  order = sorted(range(len(features)), key=lambda i: -len(features[i]))
+  group: list[int] = []
+  fill: list[int] = []
+  for i in order:
+    n = len(features[i])
+    cap = max(length, n, *(len(features[j]) for j in group[:1]))
+    r = next((r for r, used in enumerate(fill) if used + n <= cap), None)
+    if r is None and len(fill) == rows:
+      yield pack([features[j] for j in group], length=length, pad_multiple=pad_multiple, rows=rows, full=True)
+      group, fill, r = [], [], None
+    if r is None:
+      fill.append(n)
+    else:
+      fill[r] += n
+    group.append(i)
+  if group:
+    yield pack([features[j] for j in group], length=length, pad_multiple=pad_multiple, rows=rows, full=True)
+
+
 def batches(features: Sequence[Feature], batch_size: int, *, shuffle: bool, rng: np.random.Generator | int | None = None,
             bucket: bool = True, pad_multiple: int = 8, bucket_chunk: int = 50, drop_remainder: bool = False,
-            fill_last: bool = False) -> Iterator[dict[str, np.ndarray]]:
+            fill_last: bool = False, pack_length: int = 0) -> Iterator[dict[str, np.ndarray]]:
   """Yields padded batch dicts of int32 arrays.
 
   Keys: input_ids [B,S], attention_mask [B,S] (1 real, 0 pad), token_type_ids [B,S] (zeros),
@@ -390,9 +499,14 @@ def batches(features: Sequence[Feature], batch_size: int, *, shuffle: bool, rng:
   pad_multiple: padded length rounds up to this (capped at max_length); max_length = one shape.
   drop_remainder: skip the last short batch (training); fill_last: pad it with filler rows
              (example_ids -1) to `batch_size` instead, so every batch has the same B.
+  pack_length: > 0 packs instead of padding (`pack`): shuffled, each group of batch_size
+             features is packed; unshuffled (evaluation), `packed_batches` of one shape.
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  if pack_length and not shuffle:
+    yield from packed_batches(features, batch_size, length=pack_length, pad_multiple=pad_multiple)
+    return
   order = np.arange(len(features))
   gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
   if shuffle:
@@ -408,7 +522,8 @@ def batches(features: Sequence[Feature], batch_size: int, *, shuffle: bool, rng:
   if shuffle and bucket:
     groups = [groups[i] for i in gen.permutation(len(groups))]
   for g in groups:
-    yield collate([features[i] for i in g], pad_multiple=pad_multiple, batch_size=batch_size if fill_last else None)
+    yield collate([features[i] for i in g], pad_multiple=pad_multiple, batch_size=batch_size if fill_last else None,
+                  pack_length=pack_length)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,7 +567,14 @@ def merge_predictions(features_or_batches: Sequence[Feature] | Sequence[Mapping[
       if p.ndim == 3:
         p = p.argmax(-1)
       wids = np.asarray(item["word_ids"])
-      for r, ex in enumerate(np.asarray(item["example_ids"])):
+      exs = np.asarray(item["example_ids"])
+      if exs.ndim == 2:  # packed: example id per token, several records per row
+        for r in range(exs.shape[0]):
+          for ex in np.unique(exs[r]):
+            if ex >= 0:
+              put(int(ex), np.where(exs[r] == ex, wids[r], -1), p[r])
+        continue
+      for r, ex in enumerate(exs):
         if ex >= 0:
           put(int(ex), wids[r], p[r])
   out = []

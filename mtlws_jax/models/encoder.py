@@ -201,6 +201,7 @@ class Layer(nnx.Module):
     self.hidden_dropout = nnx.Dropout(config.hidden_dropout_prob)
 
   def attention(self, x, mask, *, rngs=None):
+    """mask: [B, 1, 1, S] (keys that are real tokens) or [B, 1, S, S] (packed rows: same segment)."""
     b, s, _ = x.shape
     split = lambda t: t.reshape(b, s, self.num_heads, self.head_dim)
     q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
@@ -208,12 +209,12 @@ class Layer(nnx.Module):
     if self.attention_impl == "fused" or (self.attention_impl == "auto" and not dropout):
       # jax.nn.dot_product_attention: cuDNN flash attention on GPUs (bf16/fp16), XLA elsewhere.
       # It has no dropout on the attention probabilities: "fused" in training drops that dropout.
-      ctx = jax.nn.dot_product_attention(q, k, v, mask=mask[:, None, None, :]).reshape(b, s, -1)
+      ctx = jax.nn.dot_product_attention(q, k, v, mask=mask).reshape(b, s, -1)
       return self.attention_output(ctx)
     scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
     scores = scores / math.sqrt(self.head_dim)
     # Padding keys get the lowest float (not -inf): an all-padding row stays finite.
-    scores = jnp.where(mask[:, None, None, :], scores, jnp.finfo(jnp.float32).min)
+    scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
     probs = self.attention_dropout(probs, deterministic=rngs is None, rngs=rngs)
     ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, s, -1)
@@ -249,16 +250,26 @@ class Encoder(nnx.Module):
     raise NotImplementedError
 
   def __call__(self, input_ids, attention_mask, token_type_ids=None, *, extra_embeddings=None,
-               rngs: nnx.Rngs | None = None):
-    """rngs None = deterministic (no dropout); extra_embeddings [B,S,H] join the input sum."""
-    if input_ids.shape[-1] > self.config.max_tokens:
+               segment_ids=None, position_ids=None, rngs: nnx.Rngs | None = None):
+    """rngs None = deterministic (no dropout); extra_embeddings [B,S,H] join the input sum.
+
+    Packed rows (encode.pack) give segment_ids and position_ids [B,S]: a token attends to the
+    tokens of its own segment only (padding, segment 0, to padding: no query row is all masked),
+    and positions restart at each segment (position_ids count from 0; the offset is added here).
+    """
+    if position_ids is None and input_ids.shape[-1] > self.config.max_tokens:
       # Out-of-range position ids would gather garbage silently; the shape is static, so say so.
       raise ValueError(f"sequence length {input_ids.shape[-1]} exceeds the {self.config.max_tokens} "
                        f"positions this {self.config.model_type} encoder can embed")
-    mask = attention_mask.astype(bool)
     if token_type_ids is None:  # every token has type 0: broadcast that row (no lookup)
       token_type_ids = self.embeddings.token_type_embeddings.embedding[...][0]
-    x = self.embeddings(input_ids, self.position_rows(input_ids), token_type_ids, extra_embeddings, rngs=rngs)
+    if segment_ids is None:
+      mask = attention_mask.astype(bool)[:, None, None, :]
+      positions = self.position_rows(input_ids)
+    else:
+      mask = (segment_ids[:, :, None] == segment_ids[:, None, :])[:, None]
+      positions = position_ids + self.config.position_offset
+    x = self.embeddings(input_ids, positions, token_type_ids, extra_embeddings, rngs=rngs)
     for layer in self.layers:
       x = layer(x, mask, rngs=rngs)
     return x

@@ -56,7 +56,8 @@ class Tagger(nnx.Module):
       pos = self.pos_embeddings(_require(batch, "pos_ids"))
       extra = pos if extra is None else extra + pos
     # Token types: always 0 in tagging input (one segment), so the encoder broadcasts row 0.
-    hidden = self.encoder(batch["input_ids"], batch["attention_mask"], None, extra_embeddings=extra, rngs=rngs)
+    hidden = self.encoder(batch["input_ids"], batch["attention_mask"], None, extra_embeddings=extra,
+                          segment_ids=batch.get("segment_ids"), position_ids=batch.get("position_ids"), rngs=rngs)
     hidden = self.dropout(hidden, deterministic=rngs is None, rngs=rngs)
     return self.classifier(hidden).astype(jnp.float32)
 
@@ -146,7 +147,8 @@ def _argmax(apply_fn: ApplyFn, params: Params, batch: Mapping[str, Any]) -> jax.
 
 # Keys the model reads; the rest of a batch (labels, word_ids, example_ids) is bookkeeping that
 # would only trigger recompiles or host->device copies.
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "predicate_ids", "pos_ids")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "predicate_ids", "pos_ids", "segment_ids",
+                "position_ids")
 
 
 def predict(apply_fn: ApplyFn, params: Params, batch: Mapping[str, Any]) -> np.ndarray:

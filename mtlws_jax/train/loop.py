@@ -268,31 +268,33 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
     bar = tqdm(total=schedule.max_steps, initial=step, desc=desc, unit="step", dynamic_ncols=True,
                leave=False)
   tic, tic_step = time.perf_counter(), step
+  pending = Pending()
   try:
     while step < schedule.max_steps:
       batch = stream.batch(step)
       params, opt_state, m = train_step(params, opt_state, batch, rng)
-      try:
-        steps_lib.check_finite(m, step + 1)
-      except steps_lib.NonFiniteLossError as e:
-        writer.write(step + 1, {"error": str(e)})
-        logging.error("%s: %s (last good checkpoint: step %s)", folder, e, ckpt.latest_step())
-        raise
       step += 1
-      loop_state["loss_sum"] += float(m["loss"])
-      loop_state["loss_count"] += 1
+      pending.add(step, m)
       if bar is not None:
         bar.update(1)
-      if step % schedule.log_every == 0 or step == schedule.max_steps:
+      candidate, curve = schedule.is_candidate(step), schedule.is_curve(step)
+      log = step % schedule.log_every == 0 or step == schedule.max_steps
+      if log or candidate or curve or step % schedule.checkpoint_every == 0:
+        try:  # the host waits for the device here only: NaN check and loss sums of the window
+          last = pending.read(loop_state)
+        except steps_lib.NonFiniteLossError as e:
+          writer.write(e.step, {"error": str(e)})
+          logging.error("%s: %s (last good checkpoint: step %s)", folder, e, ckpt.latest_step())
+          raise
+      if log:
         now = time.perf_counter()
         writer.write(step, {"train_loss": loop_state["loss_sum"] / loop_state["loss_count"],
-                            "grad_norm": float(m["grad_norm"]),
+                            "grad_norm": float(last["grad_norm"]),
                             "steps_per_sec": (step - tic_step) / max(now - tic, 1e-9)})
         if bar is not None:
           bar.set_postfix(loss=f"{loop_state['loss_sum'] / loop_state['loss_count']:.4f}")
         loop_state["loss_sum"], loop_state["loss_count"] = 0.0, 0
         tic, tic_step = now, step
-      candidate, curve = schedule.is_candidate(step), schedule.is_curve(step)
       if candidate or curve:
         scores = {k: float(v) for k, v in evaluate(params).items()}
         writer.write(step, {f"dev_{k}": v for k, v in scores.items()} | {"selection": candidate})
@@ -313,6 +315,46 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
     raise RuntimeError(f"{folder}: no model-selection evaluation happened (max_steps={schedule.max_steps})")
   return Selection(best_params=best, best_step=loop_state["best_step"],
                    best_score=loop_state["best_score"], evals=list(loop_state["evals"]))
+
+
+class Pending:
+  """Step metrics left on the device until a log, evaluation or checkpoint step reads them.
+
+  Reading a step's loss makes the host wait for that step, so the next one cannot be dispatched
+  while it runs; the loop reads a whole window at once instead. A non-finite step changed
+  nothing (the train step skips it on the device); `read` raises naming the first such step of
+  the window before anything is evaluated or saved, so the last checkpoint stays the last good one.
+  """
+
+  def __init__(self):
+    self._steps: list[tuple[int, Mapping[str, Any]]] = []
+
+  def add(self, step: int, metrics: Mapping[str, Any]) -> None:
+    self._steps.append((step, {k: metrics[k] for k in ("loss", "grad_norm", "finite")}))
+
+  def read(self, loop_states: dict | Sequence[dict]) -> dict[str, np.ndarray]:
+    """Adds the window's losses to the loop state's sums (one state per model when the metrics
+    carry a model axis); the last step's metrics as host values.
+
+    A non-finite step raises NonFiniteLossError; `.model` is the index of the first model that
+    had it (None for one model)."""
+    many = not isinstance(loop_states, dict)
+    got = jax.device_get([m for _, m in self._steps])
+    window = (self._steps[0][0], self._steps[-1][0]) if self._steps else (0, 0)
+    steps_read, self._steps = [s for s, _ in self._steps], []
+    for step, m in zip(steps_read, got):
+      finite = np.atleast_1d(m["finite"])
+      if not finite.all():
+        i = int(np.argmin(finite))
+        err = steps_lib.NonFiniteLossError(step, float(np.atleast_1d(m["loss"])[i]),
+                                           float(np.atleast_1d(m["grad_norm"])[i]), window=window)
+        err.model = i if many else None
+        raise err
+    for m in got:
+      for i, ls in enumerate(loop_states if many else [loop_states]):
+        ls["loss_sum"] += float(np.asarray(m["loss"])[i] if many else m["loss"])
+        ls["loss_count"] += 1
+    return got[-1] if got else {}
 
 
 def stack(trees: Sequence[Any]):
@@ -383,24 +425,25 @@ def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Pa
     from tqdm import tqdm
     bar = tqdm(total=schedule.max_steps, initial=step, desc=desc, unit="step", dynamic_ncols=True, leave=False)
   tic, tic_step = time.perf_counter(), step
+  pending = Pending()
   try:
     while step < schedule.max_steps:
       batch = stack_batches([s.batch(step) for s in streams], pad_id)
       p_s, o_s, m = train_step(p_s, o_s, batch, rng_s)
-      finite = np.asarray(m["finite"])
-      if not finite.all():
-        i = int(np.argmin(finite))
-        err = steps_lib.NonFiniteLossError(step + 1, float(np.asarray(m["loss"])[i]), float(np.asarray(m["grad_norm"])[i]))
-        writers[i].write(step + 1, {"error": str(err)})
-        raise steps_lib.NonFiniteLossError(step + 1, err.loss, err.grad_norm) from None
       step += 1
-      losses, norms = np.asarray(m["loss"]), np.asarray(m["grad_norm"])
-      for i in range(n):
-        loop_states[i]["loss_sum"] += float(losses[i])
-        loop_states[i]["loss_count"] += 1
+      pending.add(step, m)
       if bar is not None:
         bar.update(1)
-      if step % schedule.log_every == 0 or step == schedule.max_steps:
+      candidate, curve = schedule.is_candidate(step), schedule.is_curve(step)
+      log = step % schedule.log_every == 0 or step == schedule.max_steps
+      if log or candidate or curve or step % schedule.checkpoint_every == 0:
+        try:
+          last = pending.read(loop_states)
+        except steps_lib.NonFiniteLossError as e:
+          writers[e.model].write(e.step, {"error": str(e)})
+          raise
+        norms = np.asarray(last["grad_norm"])
+      if log:
         now = time.perf_counter()
         for i in range(n):
           ls = loop_states[i]
@@ -408,7 +451,6 @@ def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Pa
                                   "steps_per_sec": (step - tic_step) / max(now - tic, 1e-9)})
           ls["loss_sum"], ls["loss_count"] = 0.0, 0
         tic, tic_step = now, step
-      candidate, curve = schedule.is_candidate(step), schedule.is_curve(step)
       if candidate or curve:
         all_scores = evaluate(p_s)
         for i, scores in enumerate(all_scores):
@@ -482,9 +524,11 @@ def _checkpoint(ckpt: RunCheckpoints, step: int, params, opt_state, loop_state: 
 
 
 def predict_many(eval_step: Callable, params: Params, features: Sequence[encode.Feature],
-                 num_sentences: int, batch_size: int, *, pad_multiple: int = 8) -> list[list[list[int]]]:
+                 num_sentences: int, batch_size: int, *, pad_multiple: int = 8,
+                 pack_length: int = 0) -> list[list[list[int]]]:
   """`predict` for N stacked models (eval_step of steps.make_eval_step(..., models=True))."""
-  bs = list(encode.batches(features, batch_size, shuffle=False, pad_multiple=pad_multiple, fill_last=True))
+  bs = list(encode.batches(features, batch_size, shuffle=False, pad_multiple=pad_multiple, fill_last=True,
+                           pack_length=pack_length))
   preds = [np.asarray(eval_step(params, b)["pred_ids"]) for b in bs]  # [N, B, S] each
   n = preds[0].shape[0] if preds else 0
   sizes = _num_words(features, num_sentences)
@@ -492,10 +536,10 @@ def predict_many(eval_step: Callable, params: Params, features: Sequence[encode.
 
 
 def predict(eval_step: Callable, params: Params, features: Sequence[encode.Feature],
-            num_sentences: int, batch_size: int, *, pad_multiple: int = 8) -> list[list[int]]:
+            num_sentences: int, batch_size: int, *, pad_multiple: int = 8, pack_length: int = 0) -> list[list[int]]:
   """One predicted tag id per word of each of the `num_sentences` encoded records."""
   bs = list(encode.batches(features, batch_size, shuffle=False, pad_multiple=pad_multiple,
-                           fill_last=True))
+                           fill_last=True, pack_length=pack_length))
   preds = [np.asarray(eval_step(params, b)["pred_ids"]) for b in bs]
   return encode.merge_predictions(bs, preds, num_sentences,
                                   num_words=_num_words(features, num_sentences))

@@ -29,11 +29,13 @@ LossFn = Callable[[jax.Array, jax.Array], jax.Array]  # (logits, labels) -> scal
 class NonFiniteLossError(FloatingPointError):
   """The loss or gradient became NaN/inf; the message names the step."""
 
-  def __init__(self, step: int, loss: float, grad_norm: float):
+  def __init__(self, step: int, loss: float, grad_norm: float, window: tuple[int, int] | None = None):
     self.step, self.loss, self.grad_norm = step, loss, grad_norm
+    read = (f" (first of steps {window[0]}-{window[1]}, read together)"
+            if window is not None and window[0] != window[1] else "")
     super().__init__(
-        f"training stopped: non-finite loss at step {step} (loss={loss}, grad_norm={grad_norm}); "
-        f"that update was not applied, so the parameters are those after step {step - 1} and the "
+        f"training stopped: non-finite loss at step {step}{read} (loss={loss}, grad_norm={grad_norm}); "
+        f"that update was not applied and nothing after step {step - 1} is saved: the "
         "last good checkpoint is kept; lower the learning rate or enable gradient clipping "
         "(grad_clip_norm) and run again")
 

@@ -46,11 +46,11 @@ class BatchStream:
   """
 
   def __init__(self, features: Sequence[encode.Feature], batch_size: int, key: Sequence[int], *,
-               pad_multiple: int = 8):
+               pad_multiple: int = 8, pack_length: int = 0):
     if not features:
       raise ValueError("no training features")
     self.features, self.batch_size, self.key = features, batch_size, tuple(int(k) for k in key)
-    self.pad_multiple = pad_multiple
+    self.pad_multiple, self.pack_length = pad_multiple, pack_length
     self._pass, self._batches = -1, []
     self.batches_per_pass = len(self._build(0))
 
@@ -58,7 +58,8 @@ class BatchStream:
     if p != self._pass:
       rng = np.random.default_rng([*self.key, p])
       self._batches = list(encode.batches(self.features, self.batch_size, shuffle=True, rng=rng,
-                                          pad_multiple=self.pad_multiple, fill_last=True))
+                                          pad_multiple=self.pad_multiple, fill_last=True,
+                                          pack_length=self.pack_length))
       self._pass = p
     return self._batches
 
@@ -71,11 +72,12 @@ class PairedStream:
   """Batch i of a run's training stream over named sets, drawn with common random numbers.
 
   sets: (name, features) pairs, e.g. [("gold:en", ...), ("translated:es", ...)]; the order of
-  the pairs does not matter (they are sorted by name).
+  the pairs does not matter (they are sorted by name). pack_length > 0: each batch's features
+  are packed (encode.pack) instead of padded; the draws are the same.
   """
 
   def __init__(self, sets: Sequence[tuple[str, Sequence[encode.Feature]]], batch_size: int, seed: int, *,
-               pad_multiple: int = 8, order: str = "random"):
+               pad_multiple: int = 8, order: str = "random", pack_length: int = 0):
     if order not in ORDERS:
       raise ValueError(f"unknown batch order {order!r}; expected one of {ORDERS}")
     sets = sorted(((n, list(f)) for n, f in sets if len(f)), key=lambda x: x[0])
@@ -85,7 +87,7 @@ class PairedStream:
     if len(set(names)) != len(names):
       raise ValueError(f"training sets named twice: {names}")
     self.names, self.batch_size, self.seed = names, batch_size, int(seed)
-    self.order, self.pad_multiple = order, pad_multiple
+    self.order, self.pad_multiple, self.pack_length = order, pad_multiple, pack_length
     self.features = [f for _, fs in sets for f in fs]  # pooled; set k's example j at offset[k] + j
     self._offsets = np.cumsum([0] + [len(fs) for _, fs in sets])[:-1]
     self._sizes = [len(fs) for _, fs in sets]
@@ -115,15 +117,20 @@ class PairedStream:
     self._cache[p] = out
     return out
 
-  def batch(self, i: int) -> dict[str, np.ndarray]:
-    if self.order == "bucketed":
-      return self._bucketed_batch(i)
+  def indices(self, i: int) -> list[int]:
+    """Indices into `features` of batch i (order "random")."""
     start, stop = i * self.batch_size, (i + 1) * self.batch_size
     idx = []
     for p in range(start // self.size, (stop - 1) // self.size + 1):
       lo, hi = max(start - p * self.size, 0), min(stop - p * self.size, self.size)
-      idx.extend(self.pass_order(p)[lo:hi])
-    return encode.collate([self.features[j] for j in idx], pad_multiple=self.pad_multiple)
+      idx.extend(int(j) for j in self.pass_order(p)[lo:hi])
+    return idx
+
+  def batch(self, i: int) -> dict[str, np.ndarray]:
+    if self.order == "bucketed":
+      return self._bucketed_batch(i)
+    return encode.collate([self.features[j] for j in self.indices(i)], pad_multiple=self.pad_multiple,
+                          pack_length=self.pack_length)
 
   def _bucketed_batch(self, i: int) -> dict[str, np.ndarray]:
     p, j = divmod(i, self.batches_per_pass)
@@ -131,12 +138,12 @@ class PairedStream:
       order = self.pass_order(p)
       feats = [self.features[k] for k in order]
       rng = np.random.default_rng([self.seed, self._mix_key, p, 1])
-      self._bucketed = (p, _bucketed_batches(feats, self.batch_size, rng, self.pad_multiple))
+      self._bucketed = (p, _bucketed_batches(feats, self.batch_size, rng, self.pad_multiple, self.pack_length))
     return self._bucketed[1][j]
 
 
 def _bucketed_batches(feats: Sequence[encode.Feature], batch_size: int, rng: np.random.Generator,
-                      pad_multiple: int, chunk_batches: int = 50) -> list[dict[str, np.ndarray]]:
+                      pad_multiple: int, pack_length: int = 0, chunk_batches: int = 50) -> list[dict[str, np.ndarray]]:
   """Length-sorted within chunks of `chunk_batches` batches (drawn order kept otherwise), then
   the batches shuffled; the last one filled with label-less rows."""
   lengths = np.asarray([len(f) for f in feats])
@@ -145,5 +152,5 @@ def _bucketed_batches(feats: Sequence[encode.Feature], batch_size: int, rng: np.
       np.argsort(lengths[s:s + chunk], kind="stable")] for s in range(0, len(feats), chunk)])
   groups = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
   groups = [groups[k] for k in rng.permutation(len(groups))]
-  return [encode.collate([feats[k] for k in g], pad_multiple=pad_multiple, batch_size=batch_size)
-          for g in groups]
+  return [encode.collate([feats[k] for k in g], pad_multiple=pad_multiple, batch_size=batch_size,
+                         pack_length=pack_length) for g in groups]
