@@ -60,8 +60,13 @@ def _compare(ref: pathlib.Path, got: pathlib.Path, what: str) -> None:
     np.testing.assert_allclose(lb, la, atol=1e-5, err_msg=f"{what} {mid} train loss")
     pa, pb = _best_params(ref / "runs" / mid / "seed0"), _best_params(got / "runs" / mid / "seed0")
     assert pa.keys() == pb.keys()
-    worst = max(float(np.max(np.abs(pa[k] - pb[k]))) for k in pa)
-    assert worst < 1e-4, f"{what} {mid}: selected parameters differ by {worst}"
+    # Relative to the whole tree, not entry by entry: Adam turns float-order noise in near-zero
+    # gradients (the key bias, whose gradient is 0 in exact arithmetic; rare labels' classifier
+    # weights) into steps of up to the learning rate, so single entries of a correct run differed
+    # by 2.1e-4 (tree: 1.8e-5, a CI run under load); ZERO-SHOT and MTL-WS differ by 2e-2.
+    diff = np.sqrt(sum(np.sum((pa[k] - pb[k]) ** 2) for k in pa))
+    rel = float(diff / np.sqrt(sum(np.sum(pa[k] ** 2) for k in pa)))
+    assert rel < 1e-4, f"{what} {mid}: selected parameters differ by {rel:.2e} of their norm"
   # the warmed-up starting point of MTL-WS is the same too
   ea = json.loads((ref / "warmup" / "mtl_ws" / "seed0" / "effect.json").read_text())
   eb = json.loads((got / "warmup" / "mtl_ws" / "seed0" / "effect.json").read_text())
