@@ -141,7 +141,11 @@ def profile_top(run_steps, n_top: int = 20) -> dict:
           if not ev.name.startswith("ThunkExecutor"):  # the CPU client's wrappers around the ops
             total[f"{plane.name} {ev.name}"] += ev.duration_ns
   all_ns = sum(total.values()) or 1
+  kinds: collections.Counter = collections.Counter()  # "dot.12" and "dot" alike: the op's kind
+  for k, v in total.items():
+    kinds[k.split(" ", 1)[-1].rsplit(".", 1)[0]] += v
   return {"ops_total_ms": all_ns / 1e6,
+          "by_kind": [{"kind": k, "ms": v / 1e6, "share": v / all_ns} for k, v in kinds.most_common(12)],
           "top": [{"op": k, "ms": v / 1e6, "share": v / all_ns} for k, v in total.most_common(n_top)]}
 
 

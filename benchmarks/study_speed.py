@@ -9,12 +9,16 @@ cores given (--cores=0: one core, as the study runs one model per core). Each fi
 of every distinct batch shape of the measured steps (the compiles, timed apart), then times the
 --steps steps end to end.
 
-  jax padded_sync   today: one sentence per row padded to data.pad_multiple=32, the loss read
+  jax before_sync   the code at --before (today's main, checked out into a worktree): padded
+                    rows, the loss read after every step as its loop does; the "x_today" base
+  jax padded_sync   this code, one sentence per row padded to data.pad_multiple=32, the loss read
                     after every step (the host waits for each step before dispatching the next)
   jax padded        the same rows, metrics read at log steps only
   jax packed        data.batch_layout=packed (rows of data.pack_length tokens), read at log steps
   jax packed_sync   packed rows, the loss read every step (what the host sync costs)
   jax packed@N      packed rows of N tokens instead of --pack_length
+  jax packed%M      rows rounded up to a multiple of M tokens instead of data.pad_multiple (32):
+                    less padding, more batch shapes (each compiled once; run.py caches them)
   jax packed+FLAGS  packed with XLA_FLAGS set (FLAG_SETS below)
   jax packed_all_rows   every parameter trained, the word embeddings by Adam over the rows each
                     batch touches (train.embedding_update=rows: the paper's budget on a CPU)
@@ -42,6 +46,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if os.environ.get("STUDY_SPEED_CODE"):  # before_sync: the package as it was, ahead of this checkout
+  sys.path.insert(0, os.environ["STUDY_SPEED_CODE"])
 
 FLAG_SETS = {
     "ynn-reduce": "--xla_cpu_experimental_ynn_fusion_type=-reduce",
@@ -58,7 +64,6 @@ def _data_dir(args) -> pathlib.Path:
 
 def _study_config(task: str):
   import importlib
-  sys.path.insert(0, str(ROOT))
   return importlib.import_module(f"configs.study_{task}_cpu").get_config()
 
 
@@ -94,10 +99,13 @@ def _features(args, task: str, tokenizer):
 
 
 def _draws(feats, batch: int, steps: int) -> list[list[int]]:
-  """The feature indices of each step: the study's random-order PairedStream of seed 0."""
+  """The feature indices of each step: the study's random-order PairedStream of seed 0 (read
+  from its pass orders, which the code before packing has too)."""
+  import numpy as np
   from mtlws_jax.train.streams import PairedStream
   stream = PairedStream([("gold:en", feats)], batch, 0)
-  return [stream.indices(i) for i in range(steps)]
+  order = np.concatenate([stream.pass_order(p) for p in range(-(-steps * batch // len(feats)) + 1)])
+  return [[int(j) for j in order[i * batch:(i + 1) * batch]] for i in range(steps)]
 
 
 def _model_dir(args) -> str:
@@ -135,9 +143,13 @@ def run_jax(args, task: str, variant: str) -> dict:
   feats, tags = _features(args, task, tok)
   draws = _draws(feats, c.train.batch_size, args.steps)
   packed = variant.startswith("packed")
+  variant, _, multiple = variant.partition("%")  # packed%8: rows round up to a multiple of 8
   variant, _, length = variant.partition("@")  # packed@128: rows of 128 tokens
   pack_length = (int(length) if length else args.pack_length) if packed else 0
-  batches = [encode.collate([feats[i] for i in d], pad_multiple=c.data.pad_multiple, pack_length=pack_length)
+  if multiple:
+    args.pad_multiple = int(multiple)
+  pack = {"pack_length": pack_length} if pack_length else {}  # the code before packing has no such argument
+  batches = [encode.collate([feats[i] for i in d], pad_multiple=args.pad_multiple or c.data.pad_multiple, **pack)
              for d in draws]
   model, _ = checkpoints.load_pretrained(model_dir, num_tags=len(tags), dropout=c.model.dropout, seed=0)
   _, params, apply_fn = split_tagger(model)
@@ -173,7 +185,7 @@ def run_jax(args, task: str, variant: str) -> dict:
   return {"sentences_per_sec": len(batches) * c.train.batch_size / seconds, "sec_per_step": seconds / len(batches),
           "compile_seconds": compile_s, "shapes": [list(s) for s in shapes], "real_token_share": real / slots,
           "mean_loss": float(np.mean(losses)), "xla_flags": os.environ.get("XLA_FLAGS", ""),
-          "jax": jax.__version__}
+          "jax": jax.__version__, "package": os.path.dirname(encode.__file__)}
 
 
 def run_torch(args, task: str) -> dict:
@@ -240,10 +252,12 @@ def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--out", default="")
   p.add_argument("--tasks", default="absa,ner")
-  p.add_argument("--variants", default="padded_sync,padded,packed,packed_sync,torch,"
+  p.add_argument("--variants", default="before_sync,padded_sync,padded,packed,packed_sync,torch,"
                  + ",".join(f"packed+{k}" for k in FLAG_SETS))
   p.add_argument("--steps", type=int, default=40)
   p.add_argument("--pack_length", type=int, default=256)
+  p.add_argument("--pad_multiple", type=int, default=0, help="rows round up to this (0 = the study config's, 32)")
+  p.add_argument("--before", default="f406d14", help="git commit of today's code (before_sync)")
   p.add_argument("--cores", default="0", help="taskset core list for every child ('' = no pinning)")
   p.add_argument("--data_dir", default="")
   p.add_argument("--work", default="/tmp/study_speed")
@@ -274,8 +288,15 @@ def main(argv=None) -> int:
       name, _, flags = variant.partition("+")
       if flags:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + FLAG_SETS[flags]).strip()
+      if name.startswith("before"):  # the package as it was: a worktree of --before first on the path
+        code = pathlib.Path(args.work) / "before-code"
+        if not code.exists():
+          subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(code), args.before],
+                         check=True, capture_output=True)
+        env["STUDY_SPEED_CODE"] = str(code)
+        name = "padded" + name[len("before"):]
       cmd = [sys.executable, __file__, f"--child={task}:{name}", f"--steps={args.steps}",
-             f"--pack_length={args.pack_length}", f"--work={args.work}"] + (["--quick"] if args.quick else []) \
+             f"--pack_length={args.pack_length}", f"--pad_multiple={args.pad_multiple}", f"--work={args.work}"] + (["--quick"] if args.quick else []) \
           + (["--synthetic"] if args.synthetic else []) \
           + ([f"--data_dir={args.data_dir}"] if args.data_dir else [])
       if args.cores:
@@ -289,7 +310,7 @@ def main(argv=None) -> int:
         results[task][variant] = json.loads(line[len("RESULT "):]) | {"wall_seconds": time.perf_counter() - tic}
       print(task, variant, json.dumps(results[task][variant])[:300], flush=True)
     rows = results[task]
-    base = rows.get("padded_sync", {}).get("sentences_per_sec")
+    base = rows.get("before_sync", rows.get("padded_sync", {})).get("sentences_per_sec")
     torch_sps = rows.get("torch", {}).get("sentences_per_sec")
     for v in rows.values():
       if "sentences_per_sec" in v:

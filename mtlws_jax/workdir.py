@@ -38,9 +38,11 @@ def fingerprint(config_or_saved) -> dict:
   d = dict(plan.plain(config_or_saved))
   for k in SELECTION_KEYS:
     d.pop(k, None)
-  if isinstance(d.get("data"), dict):  # packed or padded rows compute the same numbers (to float
-    # summation order, tests/test_packing.py): a study may go on in the other layout
-    d["data"] = {k: v for k, v in d["data"].items() if k not in ("batch_layout", "pack_length")}
+  if isinstance(d.get("data"), dict):  # how a batch is laid out (packed or padded rows, how far
+    # they round up) is the same model on the same batches (tests/test_packing.py); only the
+    # dropout masks are drawn for another shape, as for another seed: a study may go on in
+    # either layout, and a seed's runs stay paired (same batches, same layout, same masks)
+    d["data"] = {k: v for k, v in d["data"].items() if k not in ("batch_layout", "pack_length", "pad_multiple")}
   if isinstance(d.get("train"), dict):  # how many models train together changes no result;
     # embedding_update "dense" is what every workdir made before the option computed
     d["train"] = {k: v for k, v in d["train"].items()

@@ -89,3 +89,103 @@ def test_average_over_languages_and_reproducibility():
   assert one["avg"]["low"] <= one["avg"]["diff"] <= one["avg"]["high"]
   with pytest.raises(ValueError, match="must be \\[seeds, sentences, 3\\]"):
     bootstrap.paired_difference({"es": (per["es"][0], per["nl"][1])})
+
+
+# ---------------------------------------------------------------------------------------------
+# Training noise: the seed-level interval (seeds and sentences resampled together).
+
+
+def _study(rng, n_seeds, n_sent, p_a, p_b, seed_sd, shared_u=None):
+  """[seeds, sentences, 3] counts of methods A and B: one gold span per sentence, found by run r
+  with probability p + its seed offset (training noise: every run has its own quality)."""
+  ca, cb = [], []
+  for _ in range(n_seeds):
+    qa = np.clip(p_a + rng.normal(0, seed_sd), 0.01, 0.99)
+    qb = np.clip(p_b + rng.normal(0, seed_sd), 0.01, 0.99)
+    ua = rng.random(n_sent) if shared_u is None else shared_u
+    ub = rng.random(n_sent) if shared_u is None else shared_u
+    fa, fb = (ua < qa).astype(np.int64), (ub < qb).astype(np.int64)
+    ca.append(np.stack([fa, np.ones(n_sent, np.int64), fa], axis=1))  # correct, gold, predicted
+    cb.append(np.stack([fb, np.ones(n_sent, np.int64), fb], axis=1))
+  return np.stack(ca), np.stack(cb)
+
+
+def test_seed_level_identical_predictions_give_exactly_zero_by_resampling():
+  rng = np.random.default_rng(3)
+  a, _ = _study(rng, 3, 120, 0.6, 0.6, 0.05)
+  got = bootstrap.seed_level({"es": (a, a.copy()), "fr": (a[:, :40], a[:, :40].copy())}, n_resamples=300)
+  for k in ("es", "fr", "avg"):
+    assert (got[k]["seed_low"], got[k]["seed_high"], got[k]["t_low"], got[k]["t_high"]) == (0.0, 0.0, 0.0, 0.0)
+    assert got[k]["holds"] is False and got[k]["p_seeds"] == 1.0
+
+
+def test_seed_noise_without_a_difference_is_not_called_an_effect():
+  """200 simulated studies, 5 seeds, no real difference but runs that differ by seed (sd 8 points of
+  quality): the sentence interval excludes 0 in about half the studies; the t interval over seeds
+  covers 0 at about its 95% (binomial sd over 200 studies: 1.5 points), the seeds x sentences
+  bootstrap a little less (5 seeds), and 'holds over seeds' (both exclude 0) is rare."""
+  rng = np.random.default_rng(11)
+  sentence_hits = t_cover = boot_cover = holds = 0
+  studies = 200
+  for i in range(studies):
+    a, b = _study(rng, 5, 300, 0.6, 0.6, 0.08)
+    per = {"es": (a, b)}
+    sentence_hits += bootstrap.paired_difference(per, n_resamples=200, seed=i)["avg"]["excludes_zero"]
+    got = bootstrap.seed_level(per, n_resamples=200, seed=i)["avg"]
+    t_cover += got["t_low"] <= 0 <= got["t_high"]
+    boot_cover += got["seed_low"] <= 0 <= got["seed_high"]
+    holds += got["holds"]
+  assert sentence_hits / studies > 0.4, sentence_hits
+  assert 0.89 <= t_cover / studies <= 0.99, t_cover
+  assert boot_cover / studies >= 0.8, boot_cover
+  assert holds / studies <= 0.09, holds
+
+
+def test_a_real_difference_with_small_seed_noise_holds_at_both_levels():
+  rng = np.random.default_rng(12)
+  a, b = _study(rng, 5, 400, 0.8, 0.6, 0.01)
+  per = {"es": (a, b)}
+  sent = bootstrap.paired_difference(per, n_resamples=300)["avg"]
+  seeds = bootstrap.seed_level(per, n_resamples=300)["avg"]
+  assert sent["excludes_zero"] and seeds["holds"] and seeds["seed_low"] > 5 and seeds["p_seeds"] < 0.01
+
+
+def _unpaired_seed_level(per_language, n_resamples=300, seed=0):
+  """A resampler that forgets the pairing: A's and B's sentences (and seeds) drawn separately."""
+  rng = np.random.default_rng(seed)
+  (a, b), = per_language.values()
+  s, n = a.shape[:2]
+  reps = []
+  for _ in range(n_resamples):
+    ia, ib = rng.integers(0, n, n), rng.integers(0, n, n)
+    ka, kb = rng.integers(0, s, s), rng.integers(0, s, s)
+    fa = bootstrap.f1_percent(a[ka][:, ia].sum(1)).mean()
+    fb = bootstrap.f1_percent(b[kb][:, ib].sum(1)).mean()
+    reps.append(fa - fb)
+  lo, hi = np.quantile(reps, [0.025, 0.975])
+  return {"avg": {"seed_low": lo, "seed_high": hi}}
+
+
+def _finds_the_paired_gain(resampler):
+  """A and B tag the same sentences of very different difficulty (common random numbers): A finds
+  3 more spans in 100. Only a resampler that keeps each sentence's pair together sees it."""
+  rng = np.random.default_rng(13)
+  u = rng.random(600)
+  a, b = _study(rng, 4, 600, 0.53, 0.5, 0.0, shared_u=u)
+  got = resampler({"es": (a, b)}, n_resamples=300)["avg"]
+  assert got["seed_low"] > 0, got
+
+
+def test_pairing_matters():
+  _finds_the_paired_gain(bootstrap.seed_level)
+  with pytest.raises(AssertionError):
+    _finds_the_paired_gain(_unpaired_seed_level)
+
+
+def test_detectable_difference_and_seeds_needed():
+  # 3 seeds whose differences spread by 5 points: (t_.975,2 + t_.8,2) * 5 / sqrt(3) = (4.303 + 1.061) * 2.887
+  assert bootstrap.detectable_difference(5.0, 3) == pytest.approx(15.48, abs=0.02)
+  assert bootstrap.detectable_difference(5.0, 10) < 5.0
+  n = bootstrap.seeds_needed(5.0, 3.0)
+  assert bootstrap.detectable_difference(5.0, n) <= 3.0 < bootstrap.detectable_difference(5.0, n - 1)
+  assert bootstrap.seeds_needed(5.0, 0.0) is None and bootstrap.detectable_difference(1.0, 1) == float("inf")

@@ -12,17 +12,8 @@ from mtlws_jax.data.records import Sentence
 from mtlws_jax.models.encoder import EncoderConfig
 from mtlws_jax.models.tagger import Tagger, split_tagger, token_cross_entropy
 
-TEXTS = [
-    "EU rejects German call to boycott British lamb .",
-    "Peter Blackburn lives in Brussels , Belgium .",
-    "The quick brown fox jumps over the lazy dog .",
-    "Der schnelle braune Fuchs springt über den faulen Hund .",
-    "El rápido zorro marrón salta sobre el perro perezoso .",
-    "Germany imported 47,600 sheep from Britain last year .",
-] * 10
-WORDS = sorted({w for t in TEXTS for w in t.split()})
-TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG"]
-TAG_TO_ID = {t: i for i, t in enumerate(TAGS)}
+from test_encode import TAG_TO_ID, TAGS, TEXTS, WORDS  # the encoder tests' fixture vocabulary
+
 UPOS = ["NOUN", "VERB", "ADJ", "PUNCT"]
 POS_TO_ID = {p: i for i, p in enumerate(UPOS)}
 
@@ -184,3 +175,54 @@ def test_a_finished_run_predicts_and_scores_the_same_packed_and_padded(tiny_runs
   for x, y in zip(la, lb):
     if "train_loss" in x:
       assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_e5_small_shape_packed_equals_padded():
+  """The real e5-small shape (12 layers, 384 wide, 12 heads; a small random vocabulary): logits,
+  loss and gradients of a packed batch equal the padded batch's to float32 tolerance."""
+  tok = vocab.train_wordpiece(TEXTS, vocab_size=120)
+  cfg = EncoderConfig(model_type="bert", vocab_size=len(tok), hidden_size=384, num_hidden_layers=12,
+                      num_attention_heads=12, intermediate_size=1536, max_position_embeddings=512,
+                      pad_token_id=tok.pad_token_id)
+  _, params, apply_fn = split_tagger(Tagger(cfg, len(TAGS), rngs=nnx.Rngs(1)))
+  feats = enc.encode(sentences(8, hi=20, seed=5), tok, TAG_TO_ID, max_length=64, stride=8)
+  padded = {k: jnp.asarray(v) for k, v in enc.collate(feats, pad_multiple=32).items()}
+  packed = {k: jnp.asarray(v) for k, v in enc.pack(feats, length=256, pad_multiple=32).items()}
+  assert packed["input_ids"].size < padded["input_ids"].size
+
+  def loss(p, batch):
+    logits = apply_fn(p, batch)
+    return token_cross_entropy(logits, batch["labels"]), logits
+  (la, xa), ga = jax.jit(jax.value_and_grad(loss, has_aux=True))(params, padded)
+  (lb, xb), gb = jax.jit(jax.value_and_grad(loss, has_aux=True))(params, packed)
+  a, b = _per_token(padded, xa), _per_token(packed, xb)
+  assert a.keys() == b.keys()
+  for k in a:
+    np.testing.assert_allclose(a[k], b[k], atol=1e-4, rtol=1e-4)
+  np.testing.assert_allclose(la, lb, rtol=1e-5)
+  norm = lambda g: float(jnp.sqrt(sum(jnp.sum(x.astype(jnp.float64) ** 2) for x in jax.tree.leaves(g))))
+  diff = jax.tree.map(lambda x, y: x - y, ga, gb)
+  assert norm(diff) <= 1e-4 * norm(ga)
+
+
+def test_warmup_streams_pack_and_stack(setup):
+  """The warmup's per-language streams pack their batches; stacked over languages and steps (rows
+  and widths padded to the largest) each language's model sees what it saw unstacked."""
+  from mtlws_jax.train import warmup
+  from mtlws_jax.train.streams import BatchStream
+  tok, params, apply_fn, feats = setup
+  streams = [BatchStream(feats[:12], 4, (0, l), pad_multiple=8, pack_length=64) for l in range(2)]
+  per_lang = [[s.batch(i) for i in range(2)] for s in streams]
+  assert all("segment_ids" in b for bs in per_lang for b in bs)
+  assert len({b["input_ids"].shape for bs in per_lang for b in bs}) > 1  # shapes differ: padding needed
+  stacked = warmup.stack_language_batches(per_lang, pad_values={"input_ids": tok.pad_token_id})
+  for l in range(2):
+    for k in range(2):
+      one = jax.tree.map(lambda x: jnp.asarray(x[l, k]), stacked)
+      got = _per_token(one, apply_fn(params, one))
+      ref_batch = {key: jnp.asarray(v) for key, v in per_lang[l][k].items()}
+      ref = _per_token(ref_batch, apply_fn(params, ref_batch))
+      assert got.keys() == ref.keys()
+      for key in ref:
+        np.testing.assert_allclose(got[key], ref[key], atol=2e-5, rtol=1e-5)

@@ -61,3 +61,30 @@ def test_model_found_nowhere_is_one_clear_line(tmp_path):
   assert got.returncode == 1, got.stderr[-3000:]
   assert "error: model 'no-such-model-anywhere' not found" in got.stderr
   assert "Traceback" not in got.stderr
+
+
+def test_bad_batch_layout_is_one_line_before_any_work(tmp_path):
+  data, model = T.make_data(tmp_path / "data"), tmp_path / "model"
+  model.mkdir()
+  got = _run("--config=configs/tiny.py", f"--config.data_dir={data}", f"--config.model.path={model}",
+             "--config.data.batch_layout=stacked", f"--workdir={tmp_path / 'w'}")
+  assert got.returncode == 1 and "Traceback" not in got.stderr
+  assert "config.data.batch_layout must be one of padded, packed, got 'stacked'" in got.stderr
+  got = _run("--config=configs/tiny.py", f"--config.data_dir={data}", f"--config.model.path={model}",
+             "--config.data.pack_length=0", f"--workdir={tmp_path / 'w'}")
+  assert got.returncode == 1 and "data.pack_length" in got.stderr and "Traceback" not in got.stderr
+  assert not (tmp_path / "w").exists()
+
+
+def test_compiled_steps_are_cached_where_asked(tmp_path):
+  """run.py turns on XLA's persistent compilation cache ($MTLWS_XLA_CACHE, else ~/.cache/mtlws_jax/xla)."""
+  code = ("import sys; sys.argv=['run.py']; import run; run.compilation_cache(); import jax, jax.numpy as jnp; "
+          "f = jax.jit(lambda x: jnp.sin(x) @ x.T); [f(jnp.ones((n, n))).block_until_ready() for n in (64, 65)]; "
+          "print(jax.config.jax_compilation_cache_dir)")
+  env = dict(os.environ, PYTHONPATH=str(ROOT), MTLWS_XLA_CACHE=str(tmp_path / "xla"))
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  got = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env | {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"},
+                       capture_output=True, text=True, timeout=120)
+  assert got.returncode == 0, got.stderr[-2000:]
+  assert got.stdout.strip() == str(tmp_path / "xla")
+  assert len([p for p in (tmp_path / "xla").iterdir() if "cache" in p.name]) >= 2  # both programs saved

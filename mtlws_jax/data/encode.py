@@ -337,6 +337,17 @@ def _round_up(n: int, multiple: int) -> int:
   return -(-n // multiple) * multiple if multiple > 1 else n
 
 
+def _empty_batch(rows: int, width: int, pad_id: int, *, packed: bool) -> dict[str, np.ndarray]:
+  """A batch of padding only: pad ids, no attention, no labels (-1), no example (-1); packed
+  batches have example ids per token and segment and position ids."""
+  fill = {"input_ids": pad_id, "labels": -1, "word_ids": -1, "example_ids": -1}
+  keys = BATCH_KEYS + (("segment_ids", "position_ids") if packed else ())
+  out = {k: np.full((rows, width), fill.get(k, 0), np.int32) for k in keys}
+  if not packed:
+    out["example_ids"] = np.full((rows,), -1, np.int32)
+  return out
+
+
 def collate(features: Sequence[Feature], *, pad_multiple: int = 8, batch_size: int | None = None,
             pack_length: int = 0) -> dict[str, np.ndarray]:
   """Pads features into one batch dict (the layout in the module doc of `batches`).
@@ -358,17 +369,7 @@ def collate(features: Sequence[Feature], *, pad_multiple: int = 8, batch_size: i
   rows = len(features) if batch_size is None else batch_size
   if rows < len(features):
     raise ValueError(f"{len(features)} features do not fit batch_size {rows}")
-  pad = features[0].pad_id
-  out = {
-      "input_ids": np.full((rows, length), pad, np.int32),
-      "attention_mask": np.zeros((rows, length), np.int32),
-      "token_type_ids": np.zeros((rows, length), np.int32),
-      "labels": np.full((rows, length), -1, np.int32),
-      "predicate_ids": np.zeros((rows, length), np.int32),
-      "pos_ids": np.zeros((rows, length), np.int32),
-      "word_ids": np.full((rows, length), -1, np.int32),
-      "example_ids": np.full((rows,), -1, np.int32),
-  }
+  out = _empty_batch(rows, length, features[0].pad_id, packed=False)
   for r, f in enumerate(features):
     n = len(f)
     out["input_ids"][r, :n] = f.input_ids
@@ -424,19 +425,7 @@ def pack(features: Sequence[Feature], *, length: int, pad_multiple: int = 8, row
   if n_rows < len(members):
     raise ValueError(f"{len(features)} features need {len(members)} rows of {cap}, more than {n_rows}")
   width = cap if full else max(max(fill), min(_round_up(max(fill), pad_multiple), cap))
-  pad = features[0].pad_id
-  out = {
-      "input_ids": np.full((n_rows, width), pad, np.int32),
-      "attention_mask": np.zeros((n_rows, width), np.int32),
-      "token_type_ids": np.zeros((n_rows, width), np.int32),
-      "labels": np.full((n_rows, width), -1, np.int32),
-      "predicate_ids": np.zeros((n_rows, width), np.int32),
-      "pos_ids": np.zeros((n_rows, width), np.int32),
-      "word_ids": np.full((n_rows, width), -1, np.int32),
-      "example_ids": np.full((n_rows, width), -1, np.int32),
-      "segment_ids": np.zeros((n_rows, width), np.int32),
-      "position_ids": np.zeros((n_rows, width), np.int32),
-  }
+  out = _empty_batch(n_rows, width, features[0].pad_id, packed=True)
   for r, idx in enumerate(members):
     at = 0
     for seg, i in enumerate(sorted(idx), start=1):  # in batch order within the row

@@ -211,7 +211,11 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
     if c is None:
       out["missing"].append(name)
       continue
-    out["rows"][name] = bootstrap.paired_difference({l: (c[l], base[l]) for l in langs})
+    pairs = {l: (c[l], base[l]) for l in langs}
+    got = bootstrap.paired_difference(pairs)
+    for k, v in bootstrap.seed_level(pairs).items():  # training noise included
+      got[k].update({x: y for x, y in v.items() if x != "diff"})
+    out["rows"][name] = got
   return out
 
 
@@ -224,8 +228,56 @@ def _cell(mean: float, std: float | None) -> str:
 
 
 def _diff_cell(d: Mapping[str, float]) -> str:
-  mark = "**" if d["excludes_zero"] else ""
+  """diff [sentence interval]; bold only where the difference holds over seeds (training noise
+  included: bootstrap.seed_level). Reports of older results (no seed level) are never bold."""
+  mark = "**" if d.get("holds") else ""
   return f"{mark}{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]{mark}"
+
+
+def _seed_cells(d: Mapping[str, Any]) -> str:
+  """The Avg.'s seed-level columns: seeds x sentences interval; t interval over seeds and its p."""
+  if "seed_low" not in d:
+    return " – | – |"
+  boot = f"[{d['seed_low']:+.2f}, {d['seed_high']:+.2f}]"
+  if d.get("t_low") is None:
+    return f" {boot} | – |"
+  return f" {boot} | [{d['t_low']:+.2f}, {d['t_high']:+.2f}], p={d['p_seeds']:.2g} |"
+
+
+def noise_lines(summary: Mapping[str, Any]) -> list[str]:
+  """How many seeds a difference needs, from the seed spread the report measured: the placebo
+  rows' (a warmup that moved the parameters by under 1e-6 of their norm) where present, else the
+  median over rows of the per-seed differences' std."""
+  from mtlws_jax.eval import bootstrap
+  paired = summary.get("paired") or {}
+  rows = paired.get("rows") or {}
+  n = len(summary["seeds"])
+  if n < 2 or not rows:
+    return []
+  effects = summary.get("warmup_effect") or {}
+  placebo = [r for r in rows if r in effects and effects[r]
+             and max(e["param_rel_change"] for e in effects[r].values()) < 1e-6]
+  stds = {r: rows[r]["avg"].get("seed_std") for r in rows if rows[r]["avg"].get("seed_std") is not None}
+  if not stds:
+    return []
+  if placebo and placebo[0] in stds:
+    sd, source = stds[placebo[0]], (f"the placebo row {summary['methods'][placebo[0]]['label']} (its warmup moved "
+                                    "the parameters by under 1e-6 of their norm: its differences are training noise)")
+  else:
+    sd, source = float(np.median(list(stds.values()))), "the median over rows"
+  lines = [f"Training noise: the Avg. difference of a seed spreads by {sd:.2f} points (std over seeds, {source}). "
+           f"With {n} seeds, differences under {bootstrap.detectable_difference(sd, n):.1f} points cannot be told "
+           "apart (paired t-test, 5% level, power 0.8)."]
+  needs = []
+  for r, d in rows.items():
+    if r in placebo or d["avg"].get("holds"):
+      continue
+    k = bootstrap.seeds_needed(sd, d["avg"]["diff"])
+    label = summary["methods"][r]["label"] if r in summary["methods"] else r
+    needs.append(f"{label} ({d['avg']['diff']:+.2f}): " + (f"{k} seeds" if k else "more than 1000 seeds"))
+  if needs:
+    lines.append("Seeds a difference not yet shown would need at that spread: " + "; ".join(needs) + ".")
+  return lines
 
 
 def _minutes(seconds: float | None) -> str:
@@ -252,23 +304,29 @@ def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
   if split == "test" and paired and paired.get("rows"):
     lines += ["", f"Difference to {summary['methods'][paired['baseline']]['label']} (F1 points, mean over "
               f"{n} paired seed{'s' if n > 1 else ''}) with a {100 * paired['confidence']:.0f}% paired-bootstrap "
-              f"interval over test sentences ({paired['n_resamples']} resamples); **bold**: the interval "
-              "excludes 0. The interval covers the test sample, not training noise: \"Avg. by seed\" gives "
-              "each seed's difference. Cost per model: training steps, warmup inner SGD steps "
-              "(Z x K x |L|), minutes (training incl. evaluation; warmup).", "",
-              "| Model | " + " | ".join(langs) + " | Avg. | Avg. by seed | steps | warmup steps | min | warmup min |",
-              "|---|" + "---:|" * (len(langs) + 6)]
+              f"interval over test sentences ({paired['n_resamples']} resamples). That interval covers the test "
+              "sample only; training noise is in the Avg.'s two seed-level intervals: a bootstrap that resamples "
+              "seeds and test sentences together, and the t interval over the per-seed differences with the "
+              "paired t-test's p. **Bold**: the difference holds over seeds (both seed-level intervals exclude "
+              "0). Cost per model: training steps, warmup inner SGD steps (Z x K x |L|), minutes (training "
+              "incl. evaluation; warmup).", "",
+              "| Model | " + " | ".join(langs) + " | Avg. | Avg., seeds x sentences | Avg., t over seeds | "
+              "Avg. by seed | steps | warmup steps | min | warmup min |",
+              "|---|" + "---:|" * (len(langs) + 8)]
     for name, m in summary["methods"].items():
       c, t = m.get("cost", {}), summary.get("timing", {}).get(name, {})
       cost = (f" {c.get('train_steps', '–')} | {c.get('warmup_steps', 0)} | "
               f"{_minutes(t.get('train_seconds_per_model'))} | {_minutes(t.get('warmup_seconds'))} |")
       if name == paired["baseline"]:
-        lines.append(f"| {m['label']} | " + " | ".join("0" for _ in [*langs, "avg"]) + " | |" + cost)
+        lines.append(f"| {m['label']} | " + " | ".join("0" for _ in [*langs, "avg"]) + " | | | |" + cost)
       elif name in paired["rows"]:
         d = paired["rows"][name]
         by_seed = " / ".join(f"{x:+.1f}" for x in d["avg"].get("per_seed", []))
-        lines.append(f"| {m['label']} | " + " | ".join(_diff_cell(d[k]) for k in [*langs, "avg"])
-                     + f" | {by_seed} |" + cost)
+        lines.append(f"| {m['label']} | " + " | ".join(_diff_cell(d[k]) for k in [*langs, "avg"]) + " |"
+                     + _seed_cells(d["avg"]) + f" {by_seed} |" + cost)
+    noise = noise_lines(summary)
+    if noise:
+      lines += [""] + noise
     if paired.get("missing"):
       lines.append("")
       lines.append("No interval (no saved predictions): " + ", ".join(paired["missing"]))
