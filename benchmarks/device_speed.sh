@@ -28,8 +28,8 @@ done
 timeout 300 python3 benchmarks/models_at_once.py --shapes=$SHAPES --ns=$NS --steps=10 ${E5:+--e5=$E5} \
     --out=$OUT/models_at_once_gpu.json > $OUT/models_at_once.log 2>&1
 echo "models_at_once rc $? at $(( $(date +%s) - T0 )) s" | tee -a $OUT/device.txt
-SS_STEPS=40; [ "${QUICK:-0}" = 1 ] && SS_STEPS=6
-timeout 420 python3 benchmarks/study_speed.py --synthetic --cores= --tasks=absa --steps=$SS_STEPS \
+SS_STEPS=40; SS_QUICK=""; [ "${QUICK:-0}" = 1 ] && SS_STEPS=6 && SS_QUICK=--quick
+timeout 420 python3 benchmarks/study_speed.py --synthetic $SS_QUICK --cores= --tasks=absa --steps=$SS_STEPS \
     --variants=padded_sync,padded,packed,packed_sync,torch --work=$OUT/study_speed_work \
     --out=$OUT/study_speed_gpu.json > $OUT/study_speed.log 2>&1
 echo "study_speed rc $? at $(( $(date +%s) - T0 )) s" | tee -a $OUT/device.txt

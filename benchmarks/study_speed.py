@@ -109,20 +109,19 @@ def _draws(feats, batch: int, steps: int) -> list[list[int]]:
 
 
 def _model_dir(args) -> str:
+  from mtlws_jax.models import tiny
+  if args.quick:  # a dry run of the script: a tiny random model
+    folder = pathlib.Path(args.work) / "tiny-model"
+    if not (folder / "config.json").exists():
+      tiny.build_tiny_checkpoint(folder, model_type="bert", texts=["a b c d e f g"] * 10, vocab_size=200,
+                                 hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_length=512)
+    return str(folder)
   if args.synthetic:  # e5-small's shape with random weights (an XLM-R tokenizer is not needed)
-    from mtlws_jax.models import tiny
     folder = pathlib.Path(args.work) / "e5-shape"
     if not (folder / "config.json").exists():
       tiny.build_tiny_checkpoint(folder, model_type="xlm-roberta", texts=["a b c d e f g"] * 10, vocab_size=250037,
                                  hidden_size=384, num_layers=12, num_heads=12, intermediate_size=1536,
                                  max_length=512)
-    return str(folder)
-  if args.quick:
-    from mtlws_jax.models import tiny
-    folder = pathlib.Path(args.work) / "tiny-model"
-    if not (folder / "config.json").exists():
-      tiny.build_tiny_checkpoint(folder, model_type="bert", texts=["a b c d e f g"] * 10, vocab_size=200,
-                                 hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_length=512)
     return str(folder)
   from mtlws_jax.models import locate
   return locate.find("e5-small", download=False)[0]

@@ -210,6 +210,9 @@ def finish(bench: Bench, row: plan.Row, run: methods_lib.Run, seed: int, folder:
       "model_id": run.model_id, "row": row.name, "method": run.method, "adapt": run.adapt, "seed": seed,
       "train_sets": [f"{s.lang}:{s.kind}" for s in run.train_sets], "warmup_langs": list(run.warmup_langs),
       "train_examples": train_examples, "max_steps": int(row.train["max_steps"]),
+      # how its batches were laid out (not part of the workdir's identity: see workdir.fingerprint)
+      "batches": {"layout": c.data.get("batch_layout", "padded"), "pad_multiple": c.data.pad_multiple,
+                  "pack_length": encode.pack_length_of(c.data)},
       "warmup_steps": row.warmup_steps, "best_step": sel.best_step, "english_dev": sel.best_score,
       "english_dev_scores": en_dev, "dev_curve": sel.evals,
       "target_dev": ({l: scored(f"dev:{l}", bench.target_dev[l]) for l in run.eval_langs}

@@ -112,3 +112,38 @@ def test_a_grid_run_in_parts_keeps_every_row_and_seed_in_config_json(tmp_path):
   assert on_disk["method"] == "zero_shot,mtl_ws,mtl" and on_disk["seeds"] == [0, 1]
   assert list(plan.plan_rows(plan.normalize(ml_collections.ConfigDict(
       {k: v for k, v in on_disk.items() if k != "workdir_format"})))) == ["zero_shot", "mtl_ws", "mtl"]
+
+
+def test_bold_only_where_a_difference_holds_over_seeds(summary):
+  """The Avg. cell is bold only where both seed-level intervals exclude 0 (never a language cell,
+  whose seed-level intervals the table does not print); the noise lines use the placebo row."""
+  from mtlws_jax.eval import bootstrap
+  rng = np.random.default_rng(0)
+
+  def counts(p, sd):
+    rows = []
+    for _ in range(3):
+      q = np.clip(p + rng.normal(0, sd), 0.01, 0.99)
+      hit = (rng.random(300) < q).astype(np.int64)
+      rows.append(np.stack([hit, np.ones(300, np.int64), hit], axis=1))
+    return np.stack(rows)
+  base = {l: counts(0.5, 0.0) for l in ("es", "de")}
+  rows = {"target_only": {l: counts(0.8, 0.0) for l in base},   # far ahead on every seed
+          "mtl_ws": {l: counts(0.5, 0.1) for l in base}}        # seed noise only
+  paired = {"baseline": "zero_shot", "n_resamples": 300, "confidence": 0.95, "rows": {}, "missing": []}
+  for name, c in rows.items():
+    pairs = {l: (c[l], base[l]) for l in base}
+    got = bootstrap.paired_difference(pairs, n_resamples=300)
+    for k, v in bootstrap.seed_level(pairs, n_resamples=300).items():
+      got[k].update({x: y for x, y in v.items() if x != "diff"})
+    paired["rows"][name] = got
+  summary = dict(summary, paired=paired, seeds=[0, 1, 2],
+                 warmup_effect={"mtl_ws": {"0": {"param_rel_change": 1e-8}}})
+  md = report.results_markdown(summary)
+  diff_row = lambda label: next(l for l in md.splitlines() if l.startswith(f"| {label} |") and "[" in l)
+  to, ws = diff_row("TO"), diff_row("MTL-WS")
+  cells = to.split(" | ")
+  assert paired["rows"]["target_only"]["avg"]["holds"] and cells[3].startswith("**") and "**" not in cells[1] + cells[2]
+  assert not paired["rows"]["mtl_ws"]["avg"]["holds"] and "**" not in ws
+  assert "Avg., seeds x sentences" in md and "Avg., t over seeds" in md
+  assert "the placebo row MTL-WS" in md and "With 3 seeds, differences under" in md and "cannot be told apart" in md

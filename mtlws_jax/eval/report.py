@@ -227,10 +227,10 @@ def _cell(mean: float, std: float | None) -> str:
   return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
 
 
-def _diff_cell(d: Mapping[str, float]) -> str:
-  """diff [sentence interval]; bold only where the difference holds over seeds (training noise
-  included: bootstrap.seed_level). Reports of older results (no seed level) are never bold."""
-  mark = "**" if d.get("holds") else ""
+def _diff_cell(d: Mapping[str, float], bold: bool = False) -> str:
+  """diff [sentence interval]; bold (the Avg. only, whose seed-level intervals the table prints)
+  where the difference holds over seeds (bootstrap.seed_level)."""
+  mark = "**" if bold and d.get("holds") else ""
   return f"{mark}{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]{mark}"
 
 
@@ -262,7 +262,7 @@ def noise_lines(summary: Mapping[str, Any]) -> list[str]:
     return []
   if placebo and placebo[0] in stds:
     sd, source = stds[placebo[0]], (f"the placebo row {summary['methods'][placebo[0]]['label']} (its warmup moved "
-                                    "the parameters by under 1e-6 of their norm: its differences are training noise)")
+                                    "the parameters by under 1e-6 of their norm: the spread of its differences is training noise)")
   else:
     sd, source = float(np.median(list(stds.values()))), "the median over rows"
   lines = [f"Training noise: the Avg. difference of a seed spreads by {sd:.2f} points (std over seeds, {source}). "
@@ -307,8 +307,8 @@ def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
               f"interval over test sentences ({paired['n_resamples']} resamples). That interval covers the test "
               "sample only; training noise is in the Avg.'s two seed-level intervals: a bootstrap that resamples "
               "seeds and test sentences together, and the t interval over the per-seed differences with the "
-              "paired t-test's p. **Bold**: the difference holds over seeds (both seed-level intervals exclude "
-              "0). Cost per model: training steps, warmup inner SGD steps (Z x K x |L|), minutes (training "
+              "paired t-test's p. **Bold** (Avg.): the difference holds over seeds (both seed-level intervals "
+              "exclude 0). Cost per model: training steps, warmup inner SGD steps (Z x K x |L|), minutes (training "
               "incl. evaluation; warmup).", "",
               "| Model | " + " | ".join(langs) + " | Avg. | Avg., seeds x sentences | Avg., t over seeds | "
               "Avg. by seed | steps | warmup steps | min | warmup min |",
@@ -322,7 +322,7 @@ def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
       elif name in paired["rows"]:
         d = paired["rows"][name]
         by_seed = " / ".join(f"{x:+.1f}" for x in d["avg"].get("per_seed", []))
-        lines.append(f"| {m['label']} | " + " | ".join(_diff_cell(d[k]) for k in [*langs, "avg"]) + " |"
+        lines.append(f"| {m['label']} | " + " | ".join(_diff_cell(d[k], k == "avg") for k in [*langs, "avg"]) + " |"
                      + _seed_cells(d["avg"]) + f" {by_seed} |" + cost)
     noise = noise_lines(summary)
     if noise:
