@@ -8,27 +8,23 @@ from flax import nnx
 
 from mtlws_jax.data import encode as enc
 from mtlws_jax.data import vocab
-from mtlws_jax.data.records import Sentence
 from mtlws_jax.models.encoder import EncoderConfig
 from mtlws_jax.models.tagger import Tagger, split_tagger, token_cross_entropy
 
-from test_encode import TAG_TO_ID, TAGS, TEXTS, WORDS  # the encoder tests' fixture vocabulary
+from test_encode import TAG_TO_ID, TAGS, TEXTS, random_sentences  # the encoder tests' fixtures
 
 UPOS = ["NOUN", "VERB", "ADJ", "PUNCT"]
 POS_TO_ID = {p: i for i, p in enumerate(UPOS)}
 
 
 def sentences(n, lo=1, hi=30, seed=0, srl=False):
-  rng = np.random.default_rng(seed)
-  out = []
-  for i in range(n):
-    k = int(rng.integers(lo, hi + 1))
-    words = tuple(WORDS[j] for j in rng.integers(0, len(WORDS), k))
-    tags = tuple(TAGS[j] for j in rng.integers(0, len(TAGS), k))
-    extra = {"pos": tuple(UPOS[j] for j in rng.integers(0, len(UPOS), k))} if srl else {}
-    out.append(Sentence(tokens=words, tags=tags, predicate=int(rng.integers(0, k)) if srl else None,
-                        extra=extra, origin=f"x.txt:{i + 1}"))
-  return out
+  """The encoder tests' random sentences; srl=True adds a predicate and UPOS tags to each."""
+  out = random_sentences(n, lo, hi, seed=seed, origin="x.txt")
+  if not srl:
+    return out
+  rng = np.random.default_rng(seed + 1)
+  return [s.replace(predicate=int(rng.integers(0, len(s))),
+                    extra={"pos": tuple(UPOS[j] for j in rng.integers(0, len(UPOS), len(s)))}) for s in out]
 
 
 @pytest.fixture(scope="module", params=["bert", "xlm-roberta"])
