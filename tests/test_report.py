@@ -147,3 +147,14 @@ def test_bold_only_where_a_difference_holds_over_seeds(summary):
   assert not paired["rows"]["mtl_ws"]["avg"]["holds"] and "**" not in ws
   assert "Avg., seeds x sentences" in md and "Avg., t over seeds" in md
   assert "the placebo row MTL-WS" in md and "With 3 seeds, differences under" in md and "cannot be told apart" in md
+
+
+def test_one_seed_says_no_difference_can_hold(summary):
+  paired = {"baseline": "zero_shot", "n_resamples": 10, "confidence": 0.95, "missing": [],
+            "rows": {"mtl_ws": {k: {"diff": 1.0, "low": 0.5, "high": 1.5, "excludes_zero": True, "per_seed": [1.0],
+                                    "seed_low": 0.5, "seed_high": 1.5, "t_low": None, "t_high": None,
+                                    "p_seeds": None, "seed_std": None, "holds": False}
+                                for k in ("es", "de", "avg")}}}
+  md = report.results_markdown(dict(summary, paired=paired, seeds=[0]))
+  assert "One seed: training noise cannot be measured" in md
+  assert not [l for l in md.splitlines() if l.startswith("| MTL-WS |") and "**" in l]

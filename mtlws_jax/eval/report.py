@@ -252,8 +252,12 @@ def noise_lines(summary: Mapping[str, Any]) -> list[str]:
   paired = summary.get("paired") or {}
   rows = paired.get("rows") or {}
   n = len(summary["seeds"])
-  if n < 2 or not rows:
+  if not rows:
     return []
+  if n < 2:
+    return ["One seed: training noise cannot be measured (the seeds x sentences interval is then the "
+            "sentence one and there is no t interval), so no difference is bold; run more seeds "
+            "(e.g. --config.seeds=0,1,2) to know whether a difference holds."]
   effects = summary.get("warmup_effect") or {}
   placebo = [r for r in rows if r in effects and effects[r]
              and max(e["param_rel_change"] for e in effects[r].values()) < 1e-6]
