@@ -18,7 +18,7 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 
-from mtlws_jax import distributed, plan
+from mtlws_jax import distributed
 from mtlws_jax.data import encode, tasks
 from mtlws_jax.errors import InputError
 from mtlws_jax.train import loop
