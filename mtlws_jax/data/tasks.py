@@ -72,16 +72,13 @@ def _reader(task: str) -> Callable[[str], list[Sentence]]:
 
 
 def resolve_data_dir(config) -> pathlib.Path:
-  """config.data_dir, else MTLWS_DATA_DIR / ../shared/data; a clear error when there is none."""
+  """config.data_dir (read as it is), else corpora.data_root()."""
   if config.data_dir:
     d = pathlib.Path(os.path.expanduser(config.data_dir))
     if not d.is_dir():
       raise InputError(f"data_dir {d} is not a folder. {corpora.MISSING_DATA_HELP}")
     return d
-  d = corpora.data_dir()
-  if d is None:
-    raise InputError(f"no data folder found. {corpora.MISSING_DATA_HELP}")
-  return d
+  return corpora.data_root()     # may not exist yet: file_plan fetches what the run needs into it
 
 
 def _pattern_path(root: pathlib.Path, pattern: str, lang: str, split: str, folders) -> pathlib.Path:
@@ -110,7 +107,14 @@ def file_plan(config, translated_langs: Iterable[str]) -> dict[str, Any]:
   troot = pathlib.Path(os.path.expanduser(config.data.translated_root)) if config.data.translated_root else root
   plan["translated"] = {l: _pattern_path(troot, config.data.translated, l, "train", folders)
                         for l in translated_langs}
+  if not config.data_dir:         # the public files the run needs, fetched on first use
+    from mtlws_jax.data import fetch
+    fetch.provide(_paths(plan), root)
   return plan
+
+
+def _paths(plan: Mapping[str, Any]) -> list[pathlib.Path]:
+  return [pathlib.Path(p) for v in plan.values() for p in (v.values() if isinstance(v, Mapping) else [v])]
 
 
 def check_files(plan: Mapping[str, Any]) -> None:
