@@ -116,6 +116,9 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
         f"{where}", file=out)
   for line in bench.notes:
     print(line, file=out)
+  for lang, path in data.untested.items():
+    print(f"note: no {lang} test set ({path} does not exist): the runs train and are saved, nothing is "
+          f"scored in {lang}", file=out)
 
   at_once = check_models_at_once(config, bench, out)
   results: dict[str, dict[int, dict]] = {}

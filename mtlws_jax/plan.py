@@ -73,13 +73,14 @@ def normalize(config):
   """A copy with list fields in canonical form.
 
   `--config.target_langs=fr,de` reaches us as ("fr,de",) (ml_collections only parses Python
-  literals), so comma-separated entries are split; seeds likewise.
+  literals), so comma-separated entries are split; data.languages and seeds likewise.
   """
   config = config.copy_and_resolve_references()
-  for key in ("target_langs",):
-    value = config[key]
-    items = value.split(",") if isinstance(value, str) else list(value)
-    config[key] = tuple(p.strip() for item in items for p in str(item).split(",") if p.strip())
+  split = lambda value: tuple(p.strip() for item in ([value] if isinstance(value, str) else list(value))
+                              for p in str(item).split(",") if p.strip())
+  config.target_langs = split(config.target_langs)
+  if "data" in config and "languages" in config.data:
+    config.data.languages = split(config.data.languages)
   seeds = config.seeds
   if isinstance(seeds, int) and not isinstance(seeds, bool):
     seeds = (seeds,)

@@ -217,7 +217,8 @@ def finish(bench: Bench, row: plan.Row, run: methods_lib.Run, seed: int, folder:
       "english_dev_scores": en_dev, "dev_curve": sel.evals,
       "target_dev": ({l: scored(f"dev:{l}", bench.target_dev[l]) for l in run.eval_langs}
                      if c.selection.score_target_dev else {}),
-      "target_test": {l: scored(f"test:{l}", bench.target_test[l]) for l in run.eval_langs},
+      "target_test": {l: scored(f"test:{l}", bench.target_test[l]) for l in run.eval_langs
+                      if l in bench.target_test},   # a language with no test set: nothing to score
   }
   if abs(en_dev["f1"] - sel.best_score) > 1e-9:  # the selected parameters must score as selected
     raise RuntimeError(f"{folder}: English dev F1 {en_dev['f1']} of the selected parameters differs "
@@ -234,5 +235,6 @@ def finish(bench: Bench, row: plan.Row, run: methods_lib.Run, seed: int, folder:
 
 def describe(result: Mapping[str, Any]) -> str:
   return (f"{result['model_id']} seed {result['seed']}: best English dev F1 {100 * result['english_dev']:.2f} "
-          f"at step {result['best_step']}; target test F1 "
-          + ", ".join(f"{l} {100 * v['f1']:.2f}" for l, v in result["target_test"].items()))
+          f"at step {result['best_step']}; "
+          + ("target test F1 " + ", ".join(f"{l} {100 * v['f1']:.2f}" for l, v in result["target_test"].items())
+             if result["target_test"] else "no target test set"))

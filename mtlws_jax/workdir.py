@@ -189,8 +189,8 @@ def _result_problem(r) -> str:
     return "best_step is not an integer"
   for key in ("target_test", "target_dev"):
     scores = r.get(key, {})
-    if not isinstance(scores, dict) or (key == "target_test" and not scores):
-      return f"{key} holds no scores"
+    if not isinstance(scores, dict):
+      return f"{key} is not an object of scores"
     for lang, v in scores.items():
       if not isinstance(v, dict) or not number(v.get("f1")):
         return f"{key}.{lang}.f1 is not a number"

@@ -220,10 +220,19 @@ def test_translated_set_with_other_labels(assets, tmp_path):
 
 def test_missing_files_are_listed(assets, tmp_path):
   data = T.make_data(tmp_path / "data")
-  (data / "absa" / "XABSA" / "gold-fr-test.txt").unlink()
+  (data / "absa" / "XABSA" / "gold-fr-dev.txt").unlink()     # scored (selection.score_target_dev)
   (data / "absa" / "XABSA" / "smt-es-train.txt").unlink()
   _fails_before_training(T.tiny_config(data, assets[1]), tmp_path,
-                         r"missing data files:\n.*gold-fr-test.txt\n.*smt-es-train.txt")
+                         r"missing data files:\n.*gold-fr-dev.txt\n.*smt-es-train.txt")
+
+
+def test_a_missing_target_test_set_is_trained_for_and_not_scored(assets, tmp_path):
+  """ZERO-SHOT needs no target data: a language without a test file is not an error (issue 24)."""
+  data = T.make_data(tmp_path / "data")
+  (data / "absa" / "XABSA" / "gold-fr-test.txt").unlink()
+  _, _, got = experiment.prepare(T.tiny_config(data, assets[1]), tmp_path / "w")
+  assert set(got.target_test) == {"es"}
+  assert got.untested == {"fr": str(data / "absa" / "XABSA" / "gold-fr-test.txt")}
 
 
 def test_missing_data_dir_says_how_to_get_data(assets, tmp_path):

@@ -30,11 +30,14 @@ def test_bad_method_from_the_command_line(tmp_path):
 
 
 def test_missing_data_says_how_to_get_it(tmp_path):
+  """Offline (the tests' HF_HUB_OFFLINE=1) and no data: one line; nothing is written anywhere."""
   got = _run("--config=configs/demo.py", f"--workdir={tmp_path / 'w'}",
              env={"MTLWS_DATA_DIR": str(tmp_path / "absent")})
   assert got.returncode == 1
-  assert "error:" in got.stderr and "MTLWS_DATA_DIR" in got.stderr and "README" in got.stderr
-  assert "Traceback" not in got.stderr
+  assert got.stderr.startswith(f"error: 14 data files are not in {tmp_path / 'absent'} (absa/XABSA/")
+  assert "downloads are off" in got.stderr and "MTLWS_DATA_DIR" in got.stderr and "README" in got.stderr
+  assert len(got.stderr.strip().splitlines()) == 1
+  assert not (tmp_path / "absent").exists() and not (tmp_path / "w").exists()
 
 
 def test_unknown_config_field_is_rejected(tmp_path):

@@ -169,8 +169,8 @@ def download(files: Sequence[File], root: pathlib.Path, *, progress: bool = True
     return 0
   if offline():
     raise InputError(f"{len(todo)} data files are not in {root} ({todo[0].path} ...) and downloads are "
-                     "off (MTLWS_OFFLINE / HF_HUB_OFFLINE): unset it, or set MTLWS_DATA_DIR to a folder "
-                     "that holds the data")
+                     "off (MTLWS_OFFLINE / HF_HUB_OFFLINE): unset it to fetch them, or set MTLWS_DATA_DIR "
+                     "to a folder that holds the data (README.md, 'Datasets')")
   import filelock
   root.mkdir(parents=True, exist_ok=True)
   base = base_url()

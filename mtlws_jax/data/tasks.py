@@ -52,6 +52,8 @@ class TaskData:
   target_test: dict[str, list[Sentence]]
   pos: tuple[str, ...] = ()        # UPOS values (SRL input feature), sorted; empty otherwise
   files: dict[str, Any] = dataclasses.field(default_factory=dict)
+  # target language -> the test file looked for and not found: trained for, nothing to score
+  untested: dict[str, str] = dataclasses.field(default_factory=dict)
 
   @property
   def tag_to_id(self) -> dict[str, int]:
@@ -110,6 +112,12 @@ def file_plan(config, translated_langs: Iterable[str]) -> dict[str, Any]:
   if not config.data_dir:         # the public files the run needs, fetched on first use
     from mtlws_jax.data import fetch
     fetch.provide(_paths(plan), root)
+  # A target language with no test set (ZERO-SHOT needs no target data at all) is trained for and
+  # not scored; the run says so before it trains.
+  plan["untested"] = {l: p for l, p in plan["target_test"].items() if not p.is_file()}
+  plan["target_test"] = {l: p for l, p in plan["target_test"].items() if p.is_file()}
+  if not config.selection.score_target_dev:   # then a dev set is read (SRL: its POS values) if it is there
+    plan["target_dev"] = {l: p for l, p in plan["target_dev"].items() if p.is_file()}
   return plan
 
 
@@ -121,6 +129,8 @@ def check_files(plan: Mapping[str, Any]) -> None:
   """Raises one InputError listing every missing file (before anything is read or trained)."""
   missing = []
   for role, value in plan.items():
+    if role == "untested":
+      continue
     items = value.items() if isinstance(value, Mapping) else [(None, value)]
     for lang, path in items:
       if not pathlib.Path(path).is_file():
@@ -278,8 +288,8 @@ def load(config, translated_langs: Iterable[str] = ()) -> TaskData:
     translated[lang] = sents
 
   target_dev, target_test = {}, {}
-  for lang in config.target_langs:
-    for role, store in (("target_dev", target_dev), ("target_test", target_test)):
+  for role, store in (("target_dev", target_dev), ("target_test", target_test)):
+    for lang in plan.get(role, {}):
       sents = _read(task, plan[role][lang], scheme, n_eval)
       if not sents:
         raise InputError(f"the {lang} {role.split('_')[1]} set is empty", plan[role][lang])
@@ -293,7 +303,8 @@ def load(config, translated_langs: Iterable[str] = ()) -> TaskData:
                   source_train=source_train, source_dev=source_dev, translated=translated,
                   target_dev=target_dev, target_test=target_test, pos=pos,
                   files={k: (str(v) if not isinstance(v, Mapping) else {l: str(p) for l, p in v.items()})
-                         for k, v in plan.items()})
+                         for k, v in plan.items() if k != "untested"},
+                  untested={l: str(p) for l, p in plan["untested"].items()})
 
 
 def for_encoding(sentences: Sequence[Sentence], tag_to_id: Mapping[str, int]) -> list[Sentence]:

@@ -36,6 +36,8 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
 
 def _table(per_seed: Mapping[int, Mapping[str, float]], langs: Sequence[str]) -> dict:
   """{"per_seed": {seed: {lang, avg}}, "mean": {lang, avg}, "std": {lang, avg} (None: 1 seed)}."""
+  if not langs:                       # no target test set: nothing scored
+    return {"per_seed": {str(s): {"avg": None} for s in per_seed}, "mean": {"avg": None}, "std": {"avg": None}}
   rows = {}
   for seed, scores in per_seed.items():
     row = {l: scores[l] for l in langs}
@@ -105,8 +107,9 @@ def summarize(config, rows: Mapping[str, plan_lib.Row], results: Mapping[str, Ma
   workdir) every row gets its paired-bootstrap difference to the baseline row (ZERO-SHOT unless
   told: e.g. ZERO-SHOT at equal steps, to ask whether a warmup beats plain longer training).
   """
-  langs = list(config.target_langs)
   seeds = list(config.seeds)
+  scored = {l for runs in results.values() for res in runs.values() for l in res["target_test"]}
+  langs = [l for l in config.target_langs if l in scored]
   out: dict[str, Any] = {
       "task": config.task, "model": config.model.name, "source_lang": config.source_lang,
       "target_langs": langs, "seeds": seeds, "adapt": config.adapt,
@@ -122,6 +125,8 @@ def summarize(config, rows: Mapping[str, plan_lib.Row], results: Mapping[str, Ma
         res = results[r.model_id][seed]
         e.append(100 * res["english_dev"])
         for l in r.eval_langs:
+          if l not in res["target_test"]:    # no test set in that language: nothing to score
+            continue
           t[l] = 100 * res["target_test"][l]["f1"]
           if l in res.get("target_dev", {}):  # absent when selection.score_target_dev is off
             d[l] = 100 * res["target_dev"][l]["f1"]
@@ -155,6 +160,8 @@ def summarize(config, rows: Mapping[str, plan_lib.Row], results: Mapping[str, Ma
                                                               "target_test", "target_dev")}
           for s in seeds}
   out["warmup_pairs"] = [list(p) for p in warmup_pairs(rows, set(out["runs"]))]
+  if unscored := [l for l in config.target_langs if l not in scored]:
+    out["no_test_set"] = unscored
   if workdir is not None:
     effects = {}
     for name, row in rows.items():
@@ -164,7 +171,7 @@ def summarize(config, rows: Mapping[str, plan_lib.Row], results: Mapping[str, Ma
           effects[name] = got
     if effects:
       out["warmup_effect"] = effects
-  if gold_test is not None and workdir is not None and baseline in rows:
+  if gold_test and langs and workdir is not None and baseline in rows:
     out["paired"] = paired_intervals(config.task, rows, workdir, seeds, gold_test, baseline)
   return out
 
@@ -188,6 +195,8 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
         if saved is None:
           return None
         for l in r.eval_langs:
+          if l not in gold_test:             # no test set in that language
+            continue
           split = f"test:{l}"
           if saved["gold_digest"].get(split) != workdir_lib.gold_digest(gold_test[l]):
             raise InputError(f"the saved {l} test predictions were made against other gold data than "
@@ -294,6 +303,14 @@ def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
   langs = summary["target_langs"]
   n = len(summary["seeds"])
   spread = f"mean ± std over {n} seeds" if n > 1 else "1 seed"
+  missing = summary.get("no_test_set", [])
+  note = (f"No {', '.join(missing)} test set: nothing to score in {', '.join(missing)} (the models are trained "
+          "and saved; tag text with mtlws_jax.predict)." if missing else "")
+  if not langs:
+    return "\n".join([f"### {summary['task'].upper()}, {summary['model']}: nothing to score", "", note, "",
+                      "English dev F1 of the selected models (%): " + ", ".join(
+                          f"{m.get('label', k)} {m['english_dev']['mean']:.2f}"
+                          for k, m in summary["methods"].items())]) + "\n"
   lines = [f"### {summary['task'].upper()}, {summary['model']}: target {split} F1 (%), {spread}", "",
            "| Model | " + " | ".join(langs) + " | Avg. |",
            "|---|" + "---:|" * (len(langs) + 1)]
@@ -351,6 +368,8 @@ def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
       if before and after:
         msg += f"; loss on the translated sets {np.mean(before):.4f} -> {np.mean(after):.4f}"
       lines.append(msg + ".")
+  if note:
+    lines += ["", note]
   return "\n".join(lines) + "\n"
 
 
@@ -486,8 +505,9 @@ def plot_all(summary: Mapping[str, Any], workdir: pathlib.Path) -> list[pathlib.
   folder.mkdir(parents=True, exist_ok=True)
   made = []
   p = folder / "f1_per_language.png"
-  plot_per_language(summary, p)
-  made.append(p)
+  if summary["target_langs"]:         # no target test set: no F1 to plot
+    plot_per_language(summary, p)
+    made.append(p)
   p = folder / "convergence.png"
   if plot_convergence(summary, pathlib.Path(workdir), p):
     made.append(p)
