@@ -147,6 +147,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.distributed = distributed.default_config()  # several hosts: see mtlws_jax/distributed.py
 
   c.showcase = False               # after the table: the best model tags test sentences, is exported
+  c.translated_dev = ""            # path pattern with {lang}: translated dev sets (English dev translated,
+                                   # spans projected); after training every run is scored on them and
+                                   # predict and the showcase choose a model per language (eval/select.py)
   c.log_every = 50                 # training loss to metrics.jsonl / TensorBoard
   c.checkpoint_every = 500         # besides every model-selection evaluation
   c.progress = True                # tqdm progress bar (step rate, ETA)

@@ -154,6 +154,14 @@ def check_config(config) -> None:
       raise InputError(f"config.parallel.num_devices must be >= 0 (0 = all), got {par.num_devices!r}")
   if config.task not in tasks.TASKS:
     raise InputError(f"unknown task {config.task!r}; expected one of {', '.join(tasks.TASKS)}")
+  pattern = config.get("translated_dev", "")
+  if pattern:
+    try:
+      pattern.format(lang="xx")
+    except (KeyError, IndexError, ValueError) as e:
+      raise InputError(f"config.translated_dev={pattern!r}: a path pattern may hold {{lang}} only ({e!r})") from None
+    if "{lang}" not in pattern:
+      raise InputError(f"config.translated_dev={pattern!r}: the pattern needs {{lang}} (one file per target language)")
   known = tuple(config.data.languages)
   if config.source_lang not in known:
     raise InputError(f"unknown source language {config.source_lang!r} for {config.task}; "

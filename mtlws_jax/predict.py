@@ -187,7 +187,11 @@ def write_output(path: str, fmt: str, records: Sequence[Sentence], pred: Sequenc
 def main(argv: Sequence[str] | None = None) -> int:
   p = argument_parser(prog="python -m mtlws_jax.predict", description=__doc__.split("\n")[0])
   p.add_argument("--workdir", required=True, help="a run.py workdir")
-  p.add_argument("--run", help="model id as in runs/ (e.g. mtl_ws, target_only-es); default: best English dev F1")
+  p.add_argument("--run", help="model id as in runs/ (e.g. mtl_ws, target_only-es); default: chosen by --select")
+  p.add_argument("--select", default="auto", choices=("auto", "english_dev", "translated_dev"),
+                 help="how the run is chosen without --run: the best English dev F1, or the best F1 on "
+                      "--lang's translated dev set (python -m mtlws_jax.eval.select); auto: the latter where "
+                      "the workdir has those scores")
   p.add_argument("--seed", type=int, help="default: the best seed of the run")
   p.add_argument("--input", required=True)
   p.add_argument("--output", required=True)
@@ -201,7 +205,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.error(f"--batch-size must be >= 1, got {args.batch_size}")
   check_output(args.output, args.input, what="--output")
   from mtlws_jax import saved as saved_lib
-  run = saved_lib.load(args.workdir, args.run, args.seed)
+  why = "named by --run" if args.run else None
+  if args.run is None:
+    if not pathlib.Path(args.workdir).is_dir():
+      raise InputError("no such workdir", args.workdir)
+    from mtlws_jax.eval import select
+    if args.seed is not None:
+      runs = [r for r in saved_lib.finished_runs(pathlib.Path(args.workdir)) if r[1] == args.seed]
+      if not runs:
+        raise InputError(f"no finished run with seed {args.seed}", args.workdir)
+    else:
+      runs = None
+    model_id, seed, why = select.choose(pathlib.Path(args.workdir), args.lang, args.select, runs)
+    run = saved_lib.load(args.workdir, model_id, seed)
+  else:
+    run = saved_lib.load(args.workdir, args.run, args.seed)
   fmt = args.input_format or TASK_FORMAT[run.task]
   records, lines, gold = read_input(args.input, fmt, run.task, args.lang)
   from mtlws_jax.data import tasks
@@ -209,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   in_scheme = tasks.to_scheme(records, scheme, args.input)  # e.g. IOB2 files -> BIOES, as in training
   pred = tag(run, in_scheme, batch_size=args.batch_size, progress=not args.no_progress)
   write_output(args.output, fmt, records, pred, lines, args.format)
-  summary = {"run": run.model_id, "seed": run.seed, "step": run.step, "english_dev_f1": round(100 * run.result["english_dev"], 2),
+  summary = {"run": run.model_id, "seed": run.seed, "chosen_by": why, "step": run.step,
+             "english_dev_f1": round(100 * run.result["english_dev"], 2),
              "sentences": len(records), "output": args.output}
   if gold:
     got = tasks.score(run.task, in_scheme, pred)

@@ -33,15 +33,22 @@ def bracketed(tokens: Sequence[str], tags: Sequence[str], task: str, predicate: 
 def show(workdir: pathlib.Path, target_test: dict[str, list[Sentence]], out, *, per_lang: int = 3) -> None:
   from mtlws_jax import export, predict, saved
   workdir = pathlib.Path(workdir)
+  from mtlws_jax.eval import select
   run = saved.load(workdir)
-  print(f"\nThe best model on English dev ({run.model_id} seed {run.seed}, English dev F1 "
-        f"{100 * run.result['english_dev']:.2f}) on the first test sentences of each target language "
-        "(predicted spans in brackets):", file=out)
+  print(f"\nThe model chosen for each target language on its first test sentences (predicted spans in "
+        "brackets); the English dev choice, which is exported, is "
+        f"{run.model_id} seed {run.seed} (English dev F1 {100 * run.result['english_dev']:.2f}):", file=out)
+  loaded = {(run.model_id, run.seed): run}
   for lang, sents in target_test.items():
+    model_id, seed, why = select.choose(workdir, lang)
+    if (model_id, seed) not in loaded:
+      loaded[model_id, seed] = saved.load(workdir, model_id, seed)
+    chosen = loaded[model_id, seed]
+    print(f"  {lang} model: {model_id} seed {seed}, {why}", file=out)
     pick = [s for s in sents if any(t != "O" for t in s.tags)][:per_lang] or list(sents[:per_lang])
-    pred = predict.tag(run, pick, progress=False)
+    pred = predict.tag(chosen, pick, progress=False)
     for s, p in zip(pick, pred):
-      print(f"  {lang}: {bracketed(s.tokens, p, run.task, s.predicate)}", file=out)
+      print(f"  {lang}: {bracketed(s.tokens, p, chosen.task, s.predicate)}", file=out)
   plots = sorted(str(p) for p in (workdir / "plots").glob("*.png"))
   if plots:
     print("Plots: " + ", ".join(plots), file=out)

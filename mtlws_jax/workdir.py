@@ -30,7 +30,8 @@ from mtlws_jax.errors import InputError
 FORMAT = 2
 # Config keys that choose *which* runs to do or *where* they run, not what they compute:
 # changing them keeps a workdir usable (a run started on one device may resume on eight).
-SELECTION_KEYS = ("method", "seeds", "progress", "parallel", "distributed", "variants", "showcase")
+SELECTION_KEYS = ("method", "seeds", "progress", "parallel", "distributed", "variants", "showcase",
+                  "translated_dev")
 
 
 def fingerprint(config_or_saved) -> dict:

@@ -24,7 +24,9 @@ def finished(tmp_path_factory):
   data, model = T.make_data(root / "data"), T.make_model(root / "model")
   work = root / "work"
   out = io.StringIO()
-  experiment.run(T.tiny_config(data, model, method="zero_shot,target_only", showcase=True), work, out=out)
+  # translated dev sets: the fixture's translated training sets stand in (any file of the task's format)
+  experiment.run(T.tiny_config(data, model, method="zero_shot,target_only", showcase=True,
+                               translated_dev=str(data / "absa" / "XABSA" / "smt-{lang}-train.txt")), work, out=out)
   (root / "printed.txt").write_text(out.getvalue())
   return data, work, root
 
@@ -32,11 +34,44 @@ def finished(tmp_path_factory):
 def test_the_run_ends_with_the_best_model_tagging_sentences_and_its_export(finished):
   _, work, root = finished
   printed = (root / "printed.txt").read_text()
-  assert "The best model on English dev" in printed
+  assert "The model chosen for each target language" in printed
   tagged = [l for l in printed.splitlines() if l.startswith(("  es: ", "  fr: "))]
   assert len(tagged) == 6 and any("|POS]" in l or "|NEG]" in l or "|NEU]" in l for l in tagged)
   assert "Exported model" in printed and any((work / "exported").iterdir())
   assert "plots/f1_per_language.png" in printed
+
+
+def test_each_language_gets_the_run_its_translated_dev_set_ranks_first(finished):
+  """Every finished run scored on each translated dev set; the choice per language is the best of
+  those scores, printed after the table, in the showcase, and taken by predict --lang (issue 24)."""
+  _, work, root = finished
+  printed = (root / "printed.txt").read_text()
+  scores = json.loads((work / "translated_dev.json").read_text())["scores"]
+  assert set(scores) == {"zero_shot", "target_only-es", "target_only-fr"}
+  for lang in ("es", "fr"):
+    best = max(scores, key=lambda m: scores[m]["0"][lang])
+    f1 = scores[best]["0"][lang]
+    assert f"{lang}: {best} seed 0, the best {lang} translated dev F1 ({f1:.2f}) of 3 scored runs" in printed
+    assert f"  {lang} model: {best} seed 0, the best {lang} translated dev F1" in printed
+    text = root / "t.txt"
+    text.write_text("the food was great\n")
+    p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={text}", "--input-format=text", f"--lang={lang}",
+             f"--output={root / 'o.jsonl'}", "--format=jsonl", "--no-progress")
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = json.loads(p.stdout)
+    assert (got["run"], got["seed"]) == (best, 0) and got["chosen_by"].startswith(f"the best {lang} translated dev F1")
+  # the paper's criterion on request, and English text: the best English dev F1
+  results = {m: json.loads((work / "runs" / m / "seed0" / "result.json").read_text())["english_dev"] for m in scores}
+  en_best = max(results, key=lambda m: results[m])
+  for extra in (["--lang=es", "--select=english_dev"], ["--lang=en"]):
+    p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={root / 't.txt'}", "--input-format=text", *extra,
+             f"--output={root / 'o.jsonl'}", "--format=jsonl", "--no-progress")
+    assert p.returncode == 0 and json.loads(p.stdout)["run"] == en_best, p.stderr[-2000:]
+    assert json.loads(p.stdout)["chosen_by"].startswith("the best English dev F1")
+  p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={root / 't.txt'}", "--input-format=text", "--lang=nl",
+           "--select=translated_dev", f"--output={root / 'o.jsonl'}", "--no-progress")
+  assert p.returncode == 1 and p.stderr.startswith("error: ") and "no run of this workdir was scored on a translated nl" \
+      in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
 def _cli(*args):
@@ -126,3 +161,31 @@ def test_export_runs_in_transformers_with_the_same_tags(finished):
   assert p.returncode == 1 and "not an empty folder" in p.stderr
   p = _cli("mtlws_jax.export", f"--workdir={work}", "--run=nope", f"--out={root}/hf2")
   assert p.returncode == 1 and "no finished run nope" in p.stderr and "zero_shot seed 0" in p.stderr
+
+
+def test_the_selection_command_compares_the_two_criteria_per_language(finished):
+  data, work, root = finished
+  pattern = str(data / "absa" / "XABSA" / "smt-{lang}-train.txt")
+  p = _cli("mtlws_jax.eval.select", str(work), f"--translated-dev={pattern}", "--langs=es,fr")
+  assert p.returncode == 0, p.stderr[-2000:]
+  summary = json.loads((work / "selection.json").read_text())
+  scores = json.loads((work / "translated_dev.json").read_text())["scores"]
+  english = {m: json.loads((work / "runs" / m / "seed0" / "result.json").read_text()) for m in scores}
+  for lang in ("es", "fr"):
+    (pick,) = summary["languages"][lang]["picks"]
+    assert pick["translated_dev"] == max(scores, key=lambda m: scores[m]["0"][lang])
+    assert pick["english_dev"] == max(english, key=lambda m: english[m]["english_dev"])
+    d = summary["languages"][lang]["difference"]
+    want = pick["test_f1"]["translated_dev"] - pick["test_f1"]["english_dev"]
+    assert abs(d["diff"] - want) < 1e-9 and d["low"] <= d["diff"] <= d["high"]
+    assert f"| {lang} | 1 | {int(pick['english_dev'] == pick['translated_dev'])} |" in p.stdout
+  assert (work / "selection.md").read_text(encoding="utf-8") in p.stdout + "\n"
+  # bad input: one line each; a damaged score cache is a warning and is rebuilt
+  p = _cli("mtlws_jax.eval.select", str(work), "--translated-dev=/nowhere/{lang}.txt", "--langs=es")
+  assert p.returncode == 1 and p.stderr.strip() == "error: /nowhere/es.txt: no translated es dev set"
+  p = _cli("mtlws_jax.eval.select", str(work), f"--translated-dev={data}/x.txt", "--langs=es")
+  assert p.returncode == 1 and "the pattern has no {lang}" in p.stderr
+  (work / "translated_dev.json").write_text('{"files": {"es": 3}, "scores": []}')
+  p = _cli("mtlws_jax.eval.select", str(work), f"--translated-dev={pattern}", "--langs=es,fr")
+  assert p.returncode == 0 and "warning: " in p.stderr and "ignored (it rebuilds it)" in p.stderr
+  assert json.loads((work / "translated_dev.json").read_text())["scores"] == scores
