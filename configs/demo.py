@@ -52,6 +52,8 @@ def get_config():
   c.warmup.strategy = "loop"
   c.warmup.measure_loss = False
   c.showcase = True                # after the table: the best model tags test sentences, is exported
+  # translated dev sets (bash results/translated_dev/make.sh: es, fr by Apertium): a model per language
+  c.translated_dev = "results/translated_dev/translated/absa/en2{lang}.dev.txt"
   c.log_every = 10
   c.checkpoint_every = 100         # one checkpoint per model (each write is ~0.5 GB here)
   return c
