@@ -83,6 +83,11 @@ REGISTRY: dict[str, Benchmark] = {b.script.removesuffix(".py"): b for b in (
                      "--extra=--config.train.max_steps=4 --config.selection.eval_every=2 --config.selection.eval_after=2 "
                      "--config.train.lr_warmup_steps=1 --config.data.max_eval_sentences=20 --config.model.num_layers=1"),
               needs_data=True, about="wall seconds of one 300-step study model through run.py, before and after"),
+    Benchmark("footprint.py", full=("--name=demo", "--", "python", "run.py", "--config=configs/demo.py",
+                                    "--workdir=/tmp/mtlws_footprint_demo"),
+              quick=("--name=data_stats", "--", "python", "-m", "mtlws_jax.data.stats", "--task=absa",
+                     "--format=absa-ot", "--path={data}/absa/XABSA/gold-en-train.txt"),
+              out_flag=False, needs_data=True, about="wall time and peak memory of a whole command (README's cost table)"),
     Benchmark("offline_e5_check.py", full=("--folder={e5}",),
               quick=("--folder={e5}", "--parts=speed", "--n_speed=50"), needs_data=True,
               about="offline e5-small conversion checks; quick: tokenizer normalizer speed only"),

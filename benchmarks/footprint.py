@@ -44,6 +44,8 @@ def main(argv=None) -> int:
   p.add_argument("--log", default="", help="the command's output goes here (default: inherited)")
   args = p.parse_args(argv[:cut])
   command = argv[cut + 1:]
+  if command and command[0] == "python":  # this interpreter (a virtual environment need not be on PATH)
+    command[0] = sys.executable
   load_before = os.getloadavg()[0]
   tic = time.perf_counter()
   if args.log:
