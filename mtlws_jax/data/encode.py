@@ -337,10 +337,21 @@ def _round_up(n: int, multiple: int) -> int:
   return -(-n // multiple) * multiple if multiple > 1 else n
 
 
+# The one table of filler values: where a batch (or a stacked batch, or a row added for a device)
+# holds nothing, -1 says "no label / no word / no example"; input_ids take the pad id; any other
+# key 0 (attention off, segment 0, position 0).
+FILL = {"labels": -1, "word_ids": -1, "example_ids": -1}
+
+
+def fill_values(pad_id: int) -> dict[str, int]:
+  """Filler per batch key (missing keys: 0)."""
+  return {"input_ids": pad_id, **FILL}
+
+
 def _empty_batch(rows: int, width: int, pad_id: int, *, packed: bool) -> dict[str, np.ndarray]:
   """A batch of padding only: pad ids, no attention, no labels (-1), no example (-1); packed
   batches have example ids per token and segment and position ids."""
-  fill = {"input_ids": pad_id, "labels": -1, "word_ids": -1, "example_ids": -1}
+  fill = fill_values(pad_id)
   keys = BATCH_KEYS + (("segment_ids", "position_ids") if packed else ())
   out = {k: np.full((rows, width), fill.get(k, 0), np.int32) for k in keys}
   if not packed:

@@ -35,15 +35,13 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from mtlws_jax import parallel
+from mtlws_jax.data import encode
 from mtlws_jax.train import steps as steps_lib
 
 DATA_AXIS = "data"
 # Leaves smaller than this (elements) stay replicated under FSDP: splitting a bias or a
 # LayerNorm scale saves nothing and costs one collective each.
 FSDP_MIN_SIZE = 2 ** 12
-
-# Fill values of filler rows, as encode.collate writes them.
-_FILL = {"labels": -1, "word_ids": -1, "example_ids": -1}
 
 Params = Any
 
@@ -197,7 +195,7 @@ def pad_rows(batch: Mapping[str, np.ndarray], multiple: int, *, pad_id: int = 0
   out = {}
   for k, v in batch.items():
     v = np.asarray(v)
-    fill = pad_id if k == "input_ids" else _FILL.get(k, 0)
+    fill = encode.fill_values(pad_id).get(k, 0)
     filler = np.full((extra,) + v.shape[1:], fill, v.dtype)
     if k == "attention_mask" and v.ndim == 2:
       filler[:, 0] = 1  # an all-masked row would give a softmax over nothing

@@ -371,7 +371,7 @@ def unstack(tree, i: int):
 def stack_batches(batches: Sequence[Mapping[str, np.ndarray]], pad_id: int) -> dict[str, np.ndarray]:
   """Batches of N models (same rows) as [N, B, S] arrays, right-padded to the longest S with
   label-less padding (input pad id, mask 0, labels -1), which changes no model's loss."""
-  fill = {"input_ids": pad_id, "labels": -1, "word_ids": -1, "example_ids": -1}
+  fill = encode.fill_values(pad_id)
   out = {}
   for key in batches[0]:
     arrays = [np.asarray(b[key]) for b in batches]

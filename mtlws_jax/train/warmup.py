@@ -39,12 +39,10 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 
 from mtlws_jax import parallel
+from mtlws_jax.data import encode
 from mtlws_jax.train.steps import ApplyFn, LossFn, default_loss_fn
 
 STRATEGIES = ("vmap", "loop", "shard")
-
-# Padding for stacking batches of different shapes: -1 where -1 means "nothing here".
-PAD_VALUES = {"labels": -1, "word_ids": -1, "example_ids": -1}
 
 
 def stack_language_batches(per_language: Sequence[Sequence[Mapping[str, np.ndarray]]], *,
@@ -62,7 +60,7 @@ def stack_language_batches(per_language: Sequence[Sequence[Mapping[str, np.ndarr
   if len(counts) != 1 or 0 in counts:
     raise ValueError(f"every language needs the same number K >= 1 of warmup batches, got "
                      f"{[len(b) for b in per_language]}")
-  fill = dict(PAD_VALUES, **(pad_values or {}))
+  fill = dict(encode.FILL, **(pad_values or {}))
   keys = set(per_language[0][0])
   for lang, batches in enumerate(per_language):
     for k, batch in enumerate(batches):
