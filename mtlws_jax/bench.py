@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from mtlws_jax import distributed
-from mtlws_jax.data import encode, tasks
+from mtlws_jax.data import encode, tasks, taskspec
 from mtlws_jax.errors import InputError
 from mtlws_jax.train import loop
 
@@ -70,7 +70,7 @@ class Bench:
       self.found += f", first {config.model.num_layers} layers only"
     dtype = COMPUTE_DTYPES[config.model.get("dtype", "float32")]
     self._load = lambda seed: checkpoints.load_pretrained(
-        self.folder, num_tags=len(data.tags), num_pos=len(data.pos), use_predicate=data.task == "srl",
+        self.folder, num_tags=len(data.tags), num_pos=len(data.pos), use_predicate=taskspec.get(data.task).predicates,
         dropout=config.model.dropout, seed=seed, local_files_only=True, dtype=dtype,
         param_dtype=jnp.float32, attention=config.model.get("attention", "auto"))
     model, self.tokenizer = self._load(config.seeds[0])

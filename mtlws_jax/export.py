@@ -18,6 +18,7 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
+from mtlws_jax.data import taskspec
 from mtlws_jax.errors import InputError, argument_parser, main_guard
 
 
@@ -28,7 +29,7 @@ def export(workdir, out, run: str | None = None, seed: int | None = None) -> dic
   if out.exists() and (not out.is_dir() or any(out.iterdir())):
     raise InputError("--out exists and is not an empty folder; choose a new one", out)
   r = saved_lib.load(workdir, run, seed)
-  if r.task == "srl":
+  if not taskspec.get(r.task).exportable:
     raise InputError("an SRL tagger reads predicate and POS inputs, which a Hugging Face token-"
                      "classification model has no place for: keep it in its workdir (python -m "
                      "mtlws_jax.predict tags UP files with it)")

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mtlws_jax.data import encode, tasks
+from mtlws_jax.data import encode, taskspec
 from mtlws_jax.errors import InputError
 from mtlws_jax.train import methods as methods_lib
 
@@ -152,8 +152,7 @@ def check_config(config) -> None:
       raise InputError(f"config.parallel.mode must be one of {', '.join(PARALLEL_MODES)}, got {par.mode!r}")
     if not isinstance(par.num_devices, int) or par.num_devices < 0:
       raise InputError(f"config.parallel.num_devices must be >= 0 (0 = all), got {par.num_devices!r}")
-  if config.task not in tasks.TASKS:
-    raise InputError(f"unknown task {config.task!r}; expected one of {', '.join(tasks.TASKS)}")
+  taskspec.get(config.task)   # an unknown task: one line naming the known ones
   pattern = config.get("translated_dev", "")
   if pattern:
     try:

@@ -26,20 +26,21 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
+from mtlws_jax.data import taskspec
 from mtlws_jax.data.records import Sentence
 from mtlws_jax.errors import InputError, argument_parser, check_output, main_guard
 
-INPUT_FORMATS = ("text", "tokens", "conll", "absa", "upb")
-TASK_FORMAT = {"ner": "conll", "absa": "absa", "srl": "upb"}
+INPUT_FORMATS = ("text", "tokens", *dict.fromkeys(s.file_format for s in taskspec.TASKS.values()))
 
 
 def read_input(path: str, fmt: str, task: str, lang: str) -> tuple[list[Sentence], list[str] | None, bool]:
   """(records, raw lines for text input, whether they carry gold tags)."""
   from mtlws_jax.data import textfile
+  spec = taskspec.get(task)
   if fmt in ("text", "tokens"):
-    if task == "srl":
-      raise InputError("SRL needs each sentence's predicates and UPOS tags: give a UP CoNLL-U file "
-                       "(--input-format=upb), not raw text", path)
+    if spec.predicates:
+      raise InputError(f"{task.upper()} needs each sentence's predicates and UPOS tags: give a "
+                       f"{spec.file_format} file (--input-format={spec.file_format}), not raw text", path)
     lines = textfile.read_lines(path)
     if fmt == "text":
       from sacremoses import MosesTokenizer
@@ -53,18 +54,10 @@ def read_input(path: str, fmt: str, task: str, lang: str) -> tuple[list[Sentence
     if not recs:
       raise InputError("no sentence to tag (every line is empty)", path)
     return recs, ([l for l, t in zip(lines, token_lists) if t] if fmt == "text" else None), False
-  if TASK_FORMAT[task] != fmt:
-    raise InputError(f"--input-format={fmt} is not the {task} format ({TASK_FORMAT[task]}); the run was "
+  if spec.file_format != fmt:
+    raise InputError(f"--input-format={fmt} is not the {task} format ({spec.file_format}); the run was "
                      f"trained for {task}")
-  if fmt == "conll":
-    from mtlws_jax.data import conll
-    recs = conll.read(path)
-  elif fmt == "absa":
-    from mtlws_jax.data import absa
-    recs = absa.read(path)
-  else:
-    from mtlws_jax.data import upb
-    recs = upb.read(path)
+  recs = spec.read(path)
   gold = any(t != "O" for s in recs for t in s.tags)
   return recs, None, gold
 
@@ -220,10 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = saved_lib.load(args.workdir, model_id, seed)
   else:
     run = saved_lib.load(args.workdir, args.run, args.seed)
-  fmt = args.input_format or TASK_FORMAT[run.task]
+  fmt = args.input_format or taskspec.get(run.task).file_format
   records, lines, gold = read_input(args.input, fmt, run.task, args.lang)
   from mtlws_jax.data import tasks
-  scheme = tasks.TRAIN_SCHEME[run.task]
+  scheme = taskspec.get(run.task).scheme
   in_scheme = tasks.to_scheme(records, scheme, args.input)  # e.g. IOB2 files -> BIOES, as in training
   pred = tag(run, in_scheme, batch_size=args.batch_size, progress=not args.no_progress)
   write_output(args.output, fmt, records, pred, lines, args.format)

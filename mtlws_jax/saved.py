@@ -13,6 +13,7 @@ import pathlib
 from typing import Any
 
 from mtlws_jax import workdir as workdir_lib
+from mtlws_jax.data import taskspec
 from mtlws_jax.errors import InputError
 
 LABELS = "labels.json"
@@ -95,7 +96,7 @@ def load(workdir: str | pathlib.Path, run: str | None = None, seed: int | None =
     raise InputError("the run's model folder is gone (moved or deleted); put it back or convert it "
                      "again", folder)
   model, tokenizer = checkpoints.load_pretrained(folder, num_tags=len(labels["tags"]), num_pos=len(labels["pos"]),
-                                                 use_predicate=labels["task"] == "srl", dropout=0.0,
+                                                 use_predicate=taskspec.get(labels["task"]).predicates, dropout=0.0,
                                                  local_files_only=True)
   graphdef, params, _ = split_tagger(model)
   ckpt_dir = workdir_lib.run_folder(workdir, model_id, seed) / "checkpoints"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pathlib
 from collections.abc import Sequence
 
+from mtlws_jax.data import taskspec
 from mtlws_jax.data.records import Sentence
 
 
@@ -19,7 +20,7 @@ def bracketed(tokens: Sequence[str], tags: Sequence[str], task: str, predicate: 
   from mtlws_jax.data import schemes
   from mtlws_jax.eval import metrics
   words = list(tokens)
-  if task == "srl":
+  if taskspec.get(task).predicates:
     for _, j, role in metrics.srl_arguments(predicate, tags):
       words[j] = f"[{words[j]}|{role}]"
     if predicate is not None:
@@ -52,7 +53,7 @@ def show(workdir: pathlib.Path, target_test: dict[str, list[Sentence]], out, *, 
   plots = sorted(str(p) for p in (workdir / "plots").glob("*.png"))
   if plots:
     print("Plots: " + ", ".join(plots), file=out)
-  if run.task != "srl":
+  if taskspec.get(run.task).exportable:
     folder = workdir / "exported" / f"{run.model_id}-seed{run.seed}"
     if not folder.exists():
       export.export(workdir, folder, run.model_id, run.seed)

@@ -28,13 +28,9 @@ from typing import Any, Callable
 import numpy as np
 from absl import logging
 
-from mtlws_jax.data import corpora, schemes
+from mtlws_jax.data import corpora, schemes, taskspec
 from mtlws_jax.data.records import Sentence
 from mtlws_jax.errors import InputError
-
-TASKS = ("ner", "srl", "absa")
-# Scheme the models train on and spans are scored in (paper section 6.2).
-TRAIN_SCHEME = {"ner": "bioes", "absa": "bioes", "srl": "oi"}
 
 
 @dataclasses.dataclass
@@ -60,19 +56,6 @@ class TaskData:
     return {t: i for i, t in enumerate(self.tags)}
 
 
-def _reader(task: str) -> Callable[[str], list[Sentence]]:
-  if task == "ner":
-    from mtlws_jax.data import conll
-    return conll.read
-  if task == "absa":
-    from mtlws_jax.data import absa
-    return absa.read
-  if task == "srl":
-    from mtlws_jax.data import upb
-    return upb.read
-  raise InputError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-
-
 def resolve_data_dir(config) -> pathlib.Path:
   """config.data_dir (read as it is), else corpora.data_root()."""
   if config.data_dir:
@@ -90,8 +73,7 @@ def _pattern_path(root: pathlib.Path, pattern: str, lang: str, split: str, folde
 
 def file_plan(config, translated_langs: Iterable[str]) -> dict[str, Any]:
   """Paths of every file the runs need: {role: path} or {role: {lang: path}}."""
-  if config.task not in TASKS:
-    raise InputError(f"unknown task {config.task!r}; expected one of {', '.join(TASKS)}")
+  taskspec.get(config.task)
   if not config.data.gold:
     raise InputError(f"config.data.gold is empty: no path pattern for the {config.task} gold files")
   root = resolve_data_dir(config)
@@ -211,7 +193,7 @@ def to_scheme(sentences: Sequence[Sentence], scheme: str, path, *, ill_formed: s
 
 
 def _read_file(task: str, path, scheme: str, limit: int, ill_formed: str = "repair") -> list[Sentence]:
-  sentences = to_scheme(_reader(task)(str(path)), scheme, path, ill_formed=ill_formed)
+  sentences = to_scheme(taskspec.get(task).read(str(path)), scheme, path, ill_formed=ill_formed)
   return sentences[:limit] if limit > 0 else sentences
 
 
@@ -243,7 +225,7 @@ def load(config, translated_langs: Iterable[str] = ()) -> TaskData:
                        f"({', '.join(config.target_langs)})")
   plan = file_plan(config, translated_langs)
   check_files(plan)
-  task, scheme = config.task, TRAIN_SCHEME[config.task]
+  task, scheme = config.task, taskspec.get(config.task).scheme
   n_train, n_eval = config.data.max_train_sentences, config.data.max_eval_sentences
   n_sdev = config.data.get("max_source_dev_sentences", 0) or n_eval
   policy = config.data.get("ill_formed", "repair")
@@ -296,7 +278,7 @@ def load(config, translated_langs: Iterable[str] = ()) -> TaskData:
       store[lang] = sents
 
   pos: tuple[str, ...] = ()
-  if task == "srl":
+  if taskspec.get(task).predicates:   # UPOS is an input beside the predicate
     every = [source_train, source_dev, *translated.values(), *target_dev.values(), *target_test.values()]
     pos = tuple(sorted({p for group in every for s in group for p in s.extra.get("pos", ())}))
   return TaskData(task=task, scheme=scheme, tags=tag_set(labels, scheme), labels=tuple(sorted(labels)),
@@ -327,6 +309,6 @@ def score(task: str, gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]
   """Micro span precision/recall/F1 (exact boundaries and label), as in the paper."""
   from mtlws_jax.eval import metrics
   gold_tags = [list(s.tags) for s in gold]
-  if task == "srl":
+  if taskspec.get(task).predicates:
     return metrics.srl_prf(list(gold), [list(p) for p in pred_tags])
-  return metrics.span_prf(gold_tags, [list(p) for p in pred_tags], scheme=TRAIN_SCHEME[task])
+  return metrics.span_prf(gold_tags, [list(p) for p in pred_tags], scheme=taskspec.get(task).scheme)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import collections
 from typing import Mapping, Sequence
 
-from mtlws_jax.data import schemes
+from mtlws_jax.data import schemes, taskspec
 
 
 def _prf(tp: int, n_gold: int, n_pred: int) -> dict:
@@ -148,12 +148,13 @@ def sentence_counts(task: str, gold: Sequence, pred: Sequence[Sequence[str]]):
   if len(gold) != len(pred):
     raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
   out = np.zeros((len(gold), 3), np.int64)
-  scheme = "oi" if task == "srl" else "bioes"
+  spec = taskspec.get(task)
+  scheme = spec.scheme
   for i, (g, p) in enumerate(zip(gold, pred)):
     g_tags = g.tags if hasattr(g, "tags") else g
     if len(g_tags) != len(p):
       raise ValueError(f"sentence {i}: {len(g_tags)} gold tags but {len(p)} predicted")
-    if task == "srl":
+    if spec.predicates:
       g_set, p_set = srl_arguments(g.predicate, g_tags), srl_arguments(g.predicate, p)
     else:
       g_set, p_set = set(schemes.tags_to_spans(g_tags, scheme)), set(schemes.tags_to_spans(p, scheme))

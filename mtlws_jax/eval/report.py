@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mtlws_jax import plan as plan_lib, workdir as workdir_lib
+from mtlws_jax.data import taskspec
 from mtlws_jax.errors import InputError, argument_parser
 
 DISPLAY = plan_lib.DISPLAY
@@ -184,7 +185,8 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
   """
   from mtlws_jax.eval import bootstrap, metrics
   langs = list(gold_test)
-  groups = {l: ([s.origin for s in gold_test[l]] if task == "srl" else None) for l in langs}
+  per_sentence = taskspec.get(task).predicates   # a sentence's predicates are resampled together
+  groups = {l: ([s.origin for s in gold_test[l]] if per_sentence else None) for l in langs}
 
   def counts(row: plan_lib.Row) -> dict[str, np.ndarray] | None:
     per = {l: [] for l in langs}
@@ -208,7 +210,7 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
 
   base = counts(rows[baseline])
   out = {"baseline": baseline, "n_resamples": bootstrap.N_RESAMPLES, "confidence": bootstrap.CONFIDENCE,
-         "unit": "sentence" if task != "srl" else "sentence (all its predicates together)",
+         "unit": "sentence (all its predicates together)" if per_sentence else "sentence",
          "rows": {}, "missing": []}
   if base is None:
     out["missing"] = list(rows)

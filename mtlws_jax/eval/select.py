@@ -60,7 +60,7 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
                say=print) -> dict:
   """Translated dev F1 (%) of every finished run with a kept checkpoint, per language (cached)."""
   from mtlws_jax import predict, saved
-  from mtlws_jax.data import tasks
+  from mtlws_jax.data import tasks, taskspec
   workdir = pathlib.Path(workdir)
   cache = read_scores(workdir)
   if cache.get("files") != dict(files):    # other sets: score again
@@ -79,8 +79,9 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
     run = saved.load(workdir, model_id, seed)
     for lang, path in files.items():
       if lang not in sets:
-        recs, _, _ = predict.read_input(path, predict.TASK_FORMAT[run.task], run.task, lang)
-        sets[lang] = tasks.to_scheme(recs, tasks.TRAIN_SCHEME[run.task], path)
+        spec = taskspec.get(run.task)
+        recs, _, _ = predict.read_input(path, spec.file_format, run.task, lang)
+        sets[lang] = tasks.to_scheme(recs, spec.scheme, path)
       pred = predict.tag(run, sets[lang], progress=False)
       have[lang] = round(100 * tasks.score(run.task, sets[lang], pred)["f1"], 4)
     scores.setdefault(model_id, {})[str(seed)] = have
@@ -174,12 +175,12 @@ def compare(workdir: pathlib.Path, langs: Sequence[str], *, rows: Sequence[str] 
 def _gold_test(config: Mapping[str, Any], lang: str):
   """The gold test sentences of `lang` as the workdir's config names them (training scheme)."""
   import ml_collections
-  from mtlws_jax.data import tasks
+  from mtlws_jax.data import tasks, taskspec
   cfg = ml_collections.ConfigDict(config)
   plan = tasks.file_plan(cfg, [])
   if lang not in plan["target_test"]:
     raise InputError(f"the workdir's config names no {lang} test set", plan["untested"].get(lang))
-  return tasks._read_file(cfg.task, plan["target_test"][lang], tasks.TRAIN_SCHEME[cfg.task],
+  return tasks._read_file(cfg.task, plan["target_test"][lang], taskspec.get(cfg.task).scheme,
                           cfg.data.max_eval_sentences, cfg.data.get("ill_formed", "repair"))
 
 

@@ -36,12 +36,12 @@ import pathlib
 import sys
 from typing import Sequence
 
-from mtlws_jax.data import absa, conll, upb
+from mtlws_jax.data import absa, conll, taskspec, upb
 from mtlws_jax.errors import InputError, main_guard, argument_parser
 from mtlws_jax.projection import align as A
 from mtlws_jax.projection import project as P
 
-TASKS = ("ner", "absa", "srl")
+TASKS = tuple(taskspec.TASKS)
 # Alignment and projection settings by name. "best": the setting that projected human
 # translations best (benchmarks/projection_quality.py on the en-es ABSA human projections; issue
 # 12 reports the same ranking on en-fr and en-ru human projections the project never tuned on).
