@@ -8,6 +8,12 @@ the peak resident memory of its largest process (getrusage's ru_maxrss over ever
 so a test suite's xdist workers and its run.py subprocesses count one by one), the exit status,
 the machine (CPU model, cores, memory) and the 1-minute load average before and after: a load above
 the core count means other work ran beside it and the time is an upper bound.
+
+    python benchmarks/footprint.py --name=paper_budget --watch=PID --timing=RUN_FOLDER/timing.json --out=F
+
+watches a process that is already running (a long run of a chain) instead: its peak resident
+memory (VmHWM, polled every 2 s until it exits) and the seconds its run folder's timing.json
+records.
 """
 
 from __future__ import annotations
@@ -33,8 +39,38 @@ def machine() -> dict:
   return {"cpu": cpu, "cores": os.cpu_count(), "memory_mb": mem, "python": platform.python_version()}
 
 
+def watch(args) -> int:
+  """Peak memory of a running process until it exits; the run's own timing.json for its time."""
+  import json
+  pid, peak, tic = args.watch, 0, time.perf_counter()
+  while os.path.exists(f"/proc/{pid}"):
+    try:
+      with open(f"/proc/{pid}/status") as f:
+        peak = max([peak] + [int(l.split()[1]) for l in f if l.startswith("VmHWM")])
+      with open(f"/proc/{pid}/cmdline", "rb") as f:
+        command = f.read().replace(b"\0", b" ").decode().strip() or "?"
+    except OSError:
+      break
+    time.sleep(2)
+  timing = pathlib.Path(args.timing) if args.timing else None
+  seconds = json.loads(timing.read_text())["seconds"] if timing and timing.exists() else None
+  benchmarks.emit({"benchmark": "footprint", "name": args.name, "command": command if peak else None,
+                   "wall_seconds": None if seconds is None else round(seconds, 1),
+                   "wall_source": str(timing) if timing else None, "watched_seconds": round(time.perf_counter() - tic, 1),
+                   "peak_rss_mb": round(peak / 1024), "peak_source": "VmHWM of the process, polled every 2 s",
+                   "load_1min_after": os.getloadavg()[0], "machine": machine()}, args.out)
+  return 0
+
+
 def main(argv=None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
+  if "--watch" in " ".join(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--name", required=True)
+    p.add_argument("--out", default="")
+    p.add_argument("--watch", type=int, required=True, help="PID of a running process")
+    p.add_argument("--timing", default="", help="the run's timing.json (its seconds)")
+    return watch(p.parse_args(argv))
   if "--" not in argv:
     raise SystemExit("usage: footprint.py --name=NAME [--out=FILE] -- COMMAND ...")
   cut = argv.index("--")

@@ -21,11 +21,11 @@ import jax.numpy as jnp
 from mtlws_jax import distributed
 from mtlws_jax.data import encode, tasks, taskspec
 from mtlws_jax.errors import InputError
+from mtlws_jax.models import encoder as encoder_lib
 from mtlws_jax.train import loop
 
 # model.dtype: the compute dtype. Parameters and Adam moments stay float32; LayerNorm statistics,
 # attention softmax and the loss run in float32 whatever it is.
-COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Train settings that change the optimizer (and so need their own compiled step).
 OPTIMIZER_KEYS = ("learning_rate", "lr_schedule", "lr_warmup_steps", "max_steps", "grad_clip_norm",
                   "weight_decay", "weight_decay_mask", "head_lr_scale", "freeze", "embedding_update")
@@ -68,7 +68,7 @@ class Bench:
       src, n = self.folder, config.model.num_layers
       self.folder = str(main_first(lambda: cut_layers(src, workdir / f"model-{n}layers", n), "cut-layers"))
       self.found += f", first {config.model.num_layers} layers only"
-    dtype = COMPUTE_DTYPES[config.model.get("dtype", "float32")]
+    dtype = encoder_lib.COMPUTE_DTYPES[config.model.get("dtype", "float32")]
     self._load = lambda seed: checkpoints.load_pretrained(
         self.folder, num_tags=len(data.tags), num_pos=len(data.pos), use_predicate=taskspec.get(data.task).predicates,
         dropout=config.model.dropout, seed=seed, local_files_only=True, dtype=dtype,

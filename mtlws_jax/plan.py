@@ -139,13 +139,15 @@ def check_config(config) -> None:
   _positive_int("data.pack_length", d.get("pack_length", 256))
   if not isinstance(d.stride, int) or d.stride < 0:
     raise InputError(f"config.data.stride must be >= 0, got {d.stride!r}")
+  from mtlws_jax.models.encoder import ATTENTIONS, COMPUTE_DTYPES   # each value's owner
+  from mtlws_jax.train.streams import ORDERS
   m = config.model
-  if m.get("dtype", "float32") not in ("float32", "bfloat16"):
-    raise InputError(f"config.model.dtype must be float32 or bfloat16, got {m.dtype!r}")
-  if m.get("attention", "auto") not in ("auto", "einsum", "fused"):
-    raise InputError(f"config.model.attention must be auto, einsum or fused, got {m.attention!r}")
-  if d.get("train_order", "random") not in ("random", "bucketed"):
-    raise InputError(f"config.data.train_order must be 'random' or 'bucketed', got {d.train_order!r}")
+  if m.get("dtype", "float32") not in COMPUTE_DTYPES:
+    raise InputError(f"config.model.dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {m.dtype!r}")
+  if m.get("attention", "auto") not in ATTENTIONS:
+    raise InputError(f"config.model.attention must be one of {', '.join(ATTENTIONS)}, got {m.attention!r}")
+  if d.get("train_order", "random") not in ORDERS:
+    raise InputError(f"config.data.train_order must be one of {', '.join(ORDERS)}, got {d.train_order!r}")
   par = config.get("parallel")
   if par is not None:
     if par.mode not in PARALLEL_MODES:

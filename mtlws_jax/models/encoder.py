@@ -39,6 +39,8 @@ def _gelu_tanh(x):
 
 
 ATTENTIONS = ("auto", "einsum", "fused")
+# config.model.dtype: the compute dtype of the matmuls (parameters stay float32).
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 # Names as transformers' ACT2FN spells them; only those whose formula we reproduce exactly.
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
