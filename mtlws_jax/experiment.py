@@ -160,9 +160,7 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
   summary = report.summarize(config, rows, results, workdir, gold_test=data.target_test)
   table = report.results_markdown(summary)
   if main:
-    workdir_lib.write_json(workdir / "results.json", summary)
-    (workdir / "results.md").write_text(table)
-    report.plot_all(summary, workdir)
+    report.write(workdir, summary, table)
   print(table, file=out)
   if config.get("translated_dev") and main:
     _choose_per_language(config, workdir, out)

@@ -604,13 +604,19 @@ def rebuild(workdir: str | pathlib.Path, *, seeds: Sequence[int] | None = None,
     md += "\n" + paper_markdown(summary, paper_backbone)
   if missing:
     md += "\nNot finished (left out): " + ", ".join(missing) + "\n"
+  write(workdir, summary, md)
+  return md
+
+
+def write(workdir: pathlib.Path, summary: Mapping[str, Any], md: str) -> None:
+  """A workdir's report files: results.json, results.md and plots/ (run.py's and the report CLI's)."""
+  workdir = pathlib.Path(workdir)
   try:
     workdir_lib.write_json(workdir / "results.json", summary)
     (workdir / "results.md").write_text(md)
     plot_all(summary, workdir)
   except OSError as e:
     raise InputError(f"cannot write the report: {e.strerror}", e.filename or workdir) from None
-  return md
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
