@@ -58,6 +58,10 @@ def main(argv):
   workdir = _WORKDIR.value or str(pathlib.Path("runs") / pathlib.Path(flags.FLAGS["config"].config_filename).stem)
   try:
     experiment.run(config, workdir)
+    from mtlws_jax import distributed
+    if distributed.is_main_process() and (config.get("showcase") or config.get("translated_dev")):
+      from mtlws_jax import plan, showcase   # using the finished runs: after training, not inside it
+      showcase.ending(plan.normalize(config), workdir, sys.stdout)
   except (InputError, FloatingPointError) as e:  # bad input; NaN/inf loss (NonFiniteLossError)
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

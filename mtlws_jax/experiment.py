@@ -162,26 +162,5 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
   if main:
     report.write(workdir, summary, table)
   print(table, file=out)
-  if config.get("translated_dev") and main:
-    _choose_per_language(config, workdir, out)
-  if config.get("showcase", False) and main:
-    from mtlws_jax import showcase
-    showcase.show(workdir, data.target_test, out)
   return summary
 
-
-def _choose_per_language(config, workdir: pathlib.Path, out) -> None:
-  """Scores the finished runs on the translated dev sets that exist and says which model each
-  target language gets (eval/select.py); a language without one keeps the English dev choice."""
-  from mtlws_jax.eval import select
-  files, lacking = {}, []
-  for lang in config.target_langs:
-    path = pathlib.Path(config.translated_dev.format(lang=lang))
-    (files.__setitem__(lang, str(path)) if path.is_file() else lacking.append(f"{lang} ({path})"))
-  if lacking:
-    print("no translated dev set for " + ", ".join(lacking) + ": the English dev choice there", file=out)
-  if files:
-    select.score_runs(workdir, files, say=lambda s: None)
-  for lang in config.target_langs:
-    model_id, seed, why = select.choose(workdir, lang)
-    print(f"{lang}: {model_id} seed {seed}, {why}", file=out)

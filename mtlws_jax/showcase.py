@@ -1,9 +1,11 @@
-"""What a user came for, after the table: the best model tagging new sentences, and where it is.
+"""What a user came for, after the table: a model per language tagging sentences, and where it is.
 
-`show(workdir, data, out)` (the demo config turns it on with `config.showcase`): the finished run
-with the best English dev F1 tags the first sentences of each target test set; each is printed
-with the predicted spans in brackets, [aspect|POS]; then the run is exported as a Hugging Face
-folder and the paths of the plots and the exported model are printed.
+run.py calls `ending(config, workdir, out)` after training (training never imports this module):
+with `config.translated_dev`, every finished run is scored on the translated dev sets that exist
+and each target language's choice is printed (eval/select.py); with `config.showcase` (the demo),
+`show` lets each language's model tag the first sentences of its test set, printed with the
+predicted spans in brackets, [aspect|POS], exports the English-dev choice as a Hugging Face folder
+and prints the paths of the plots and the exported model.
 """
 
 from __future__ import annotations
@@ -60,3 +62,33 @@ def show(workdir: pathlib.Path, target_test: dict[str, list[Sentence]], out, *, 
     print(f"Exported model (Hugging Face token classification): {folder}\n"
           f"  tag more text: python -m mtlws_jax.predict --workdir={workdir} --input=FILE.txt "
           "--input-format=text --lang=es --output=OUT.jsonl --format=jsonl", file=out)
+
+
+def ending(config, workdir: pathlib.Path, out) -> None:
+  """After the table: each language's model (translated dev sets), then the showcase."""
+  workdir = pathlib.Path(workdir)
+  if config.get("translated_dev"):
+    choose_per_language(config, workdir, out)
+  if config.get("showcase", False):
+    from mtlws_jax.data import tasks
+    show(workdir, tasks.load(config, ()).target_test, out)
+
+
+def choose_per_language(config, workdir: pathlib.Path, out) -> None:
+  """Scores the finished runs on the translated dev sets that exist and says which model each
+  target language gets; a language without one keeps the English dev choice."""
+  from mtlws_jax.eval import select
+  files, lacking = {}, []
+  for lang in config.target_langs:
+    path = pathlib.Path(config.translated_dev.format(lang=lang))
+    if path.is_file():
+      files[lang] = str(path)
+    else:
+      lacking.append(f"{lang} ({path})")
+  if lacking:
+    print("no translated dev set for " + ", ".join(lacking) + ": the English dev choice there", file=out)
+  if files:
+    select.score_runs(workdir, files, say=lambda s: None)
+  for lang in config.target_langs:
+    model_id, seed, why = select.choose(workdir, lang)
+    print(f"{lang}: {model_id} seed {seed}, {why}", file=out)

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import _tiny_absa as T
-from mtlws_jax import experiment
+from mtlws_jax import experiment, showcase
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -25,8 +25,10 @@ def finished(tmp_path_factory):
   work = root / "work"
   out = io.StringIO()
   # translated dev sets: the fixture's translated training sets stand in (any file of the task's format)
-  experiment.run(T.tiny_config(data, model, method="zero_shot,target_only", showcase=True,
-                               translated_dev=str(data / "absa" / "XABSA" / "smt-{lang}-train.txt")), work, out=out)
+  config = T.tiny_config(data, model, method="zero_shot,target_only", showcase=True,
+                         translated_dev=str(data / "absa" / "XABSA" / "smt-{lang}-train.txt"))
+  experiment.run(config, work, out=out)
+  showcase.ending(config, work, out)      # run.py's ending
   (root / "printed.txt").write_text(out.getvalue())
   return data, work, root
 

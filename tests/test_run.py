@@ -91,3 +91,24 @@ def test_compiled_steps_are_cached_where_asked(tmp_path):
   assert got.returncode == 0, got.stderr[-2000:]
   assert got.stdout.strip() == str(tmp_path / "xla")
   assert len([p for p in (tmp_path / "xla").iterdir() if "cache" in p.name]) >= 2  # both programs saved
+
+
+def test_the_ending_runs_after_training_from_run_py(tmp_path):
+  """run.py, not the training code, ends with each language's model and the showcase (issue 25)."""
+  data, model = T.make_data(tmp_path / "data"), T.make_model(tmp_path / "model")
+  pattern = str(data / "absa" / "XABSA" / "smt-{lang}-train.txt")
+  got = _run("--config=configs/tiny.py", f"--config.data_dir={data}", f"--config.model.path={model}",
+             "--config.method=zero_shot,mtl", "--config.showcase=True", f"--config.translated_dev={pattern}",
+             "--config.target_langs=es,fr", f"--workdir={tmp_path / 'w'}")
+  assert got.returncode == 0, got.stderr[-3000:]
+  for lang in ("es", "fr"):
+    assert f"\n{lang}: " in got.stdout and f"the best {lang} translated dev F1" in got.stdout
+    assert f"  {lang} model: " in got.stdout
+  assert "Exported model (Hugging Face token classification)" in got.stdout
+  import json
+  assert set(json.loads((tmp_path / "w" / "translated_dev.json").read_text())["scores"]) == {"zero_shot", "mtl"}
+  # the training code itself does not import the inference layer
+  code = "import sys, mtlws_jax.experiment; print(sorted(m for m in sys.modules if m in " \
+         "('mtlws_jax.showcase', 'mtlws_jax.predict', 'mtlws_jax.export', 'mtlws_jax.eval.select')))"
+  imp = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert imp.stdout.strip() == "[]", imp.stdout + imp.stderr
