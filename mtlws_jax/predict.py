@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -57,9 +58,31 @@ def read_input(path: str, fmt: str, task: str, lang: str) -> tuple[list[Sentence
   if spec.file_format != fmt:
     raise InputError(f"--input-format={fmt} is not the {task} format ({spec.file_format}); the run was "
                      f"trained for {task}")
-  recs = spec.read(path)
+  try:
+    recs = spec.read(path)
+  except InputError as e:
+    if _looks_like_text(path):
+      raise InputError(f"this looks like plain text, one sentence per line, not the {fmt} format ({e.problem}); "
+                       "give --input-format=text (or --input-format=tokens for space-separated tokens)",
+                       e.path, e.line) from None
+    raise
   gold = any(t != "O" for s in recs for t in s.tags)
   return recs, None, gold
+
+
+_TAG_LIKE = re.compile(r"^(O|[BIESLU]-\S+|T-(POS|NEG|NEU)|_|[AR]?\d.*)$")
+
+
+def _looks_like_text(path: str, n: int = 20) -> bool:
+  """Most of the first non-empty lines are several words whose last one is no tag (a task file
+  ends every word line with a tag)."""
+  from mtlws_jax.data import textfile
+  try:
+    lines = [l for l in textfile.read_lines(path) if l.strip()][:n]
+  except InputError:
+    return False
+  texty = [l for l in lines if "\t" not in l and len(l.split()) >= 3 and not _TAG_LIKE.match(l.split()[-1])]
+  return bool(lines) and len(texty) >= 0.8 * len(lines)
 
 
 def _char_offsets(line: str, tokens: Sequence[str]) -> list[tuple[int, int] | None]:

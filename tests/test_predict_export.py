@@ -191,3 +191,22 @@ def test_the_selection_command_compares_the_two_criteria_per_language(finished):
   p = _cli("mtlws_jax.eval.select", str(work), f"--translated-dev={pattern}", "--langs=es,fr")
   assert p.returncode == 0 and "warning: " in p.stderr and "ignored (it rebuilds it)" in p.stderr
   assert json.loads((work / "translated_dev.json").read_text())["scores"] == scores
+
+
+def test_raw_text_without_the_text_format_names_the_flag(finished):
+  """Issue 26, class 8: a file of plain sentences given as a task file says so and names the flag."""
+  _, work, root = finished
+  for text in ("The pizza was great .\nService was slow but friendly .\n", "La pizza estaba buena\n"):
+    src = root / "raw.txt"
+    src.write_text(text, encoding="utf-8")
+    p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={src}", f"--output={root / 'raw.out'}",
+             "--no-progress")
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert p.stderr.startswith(f"error: {src}:") and "this looks like plain text, one sentence per line, not the " \
+        "absa format" in p.stderr and "give --input-format=text" in p.stderr
+    assert not (root / "raw.out").exists()
+  # a broken task file is still a broken task file
+  src = root / "broken.txt"
+  src.write_text("pizza\tT-POS\tFOOD\nwas\tT-BAD\tNIL\n\n", encoding="utf-8")
+  p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={src}", f"--output={root / 'raw.out'}", "--no-progress")
+  assert p.returncode == 1 and "plain text" not in p.stderr and f"{src}:2" in p.stderr
