@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import math
 import os
 import pathlib
 import platform
@@ -202,8 +203,39 @@ def machine() -> dict:
   return info
 
 
+def _write(out: pathlib.Path, report: dict) -> None:
+  """The report, atomically (a temporary file, then a rename) when `out` is or will be a regular
+  file; a device or pipe (/dev/stdout, /dev/full) is written as it is. A failure names the path."""
+  from mtlws_jax.errors import InputError
+  text = json.dumps(report, indent=2) + "\n"
+  special = out.exists() and not out.is_file()
+  tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+  try:
+    if special:
+      with open(out, "w", encoding="utf-8") as f:
+        f.write(text)
+    else:
+      tmp.write_text(text, encoding="utf-8")
+      os.replace(tmp, out)
+  except OSError as e:
+    if not special:
+      tmp.unlink(missing_ok=True)
+    raise InputError(f"cannot write the report: {e.strerror}", out) from None
+
+
+def _check_out(out: pathlib.Path) -> None:
+  from mtlws_jax.errors import InputError
+  if out.is_dir():
+    raise InputError("--out is a folder: give a file name (e.g. benchmarks/results.json)", out)
+  for parent in out.parents:
+    if parent.exists() and not parent.is_dir():
+      raise InputError(f"--out lies inside {parent}, which is a file, not a folder", out)
+
+
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  sys.path.insert(0, str(ROOT))
+  from mtlws_jax.errors import InputError, argument_parser
+  p = argument_parser(description=__doc__.splitlines()[0], prog="python -m benchmarks")
   p.add_argument("--quick", action="store_true", help="each script's small settings")
   p.add_argument("--out", default=str(HERE / "results.json"))
   p.add_argument("--only", default="", help="comma list of benchmark names (default: all)")
@@ -223,16 +255,21 @@ def main(argv=None) -> int:
   if unknown:
     p.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(benches)}")
   names = [n for n in (only or benches) if n not in skip]
+  if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+    p.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
   timeout = args.timeout or (900.0 if args.quick else 7200.0)
-  sys.path.insert(0, str(ROOT))
+  out = pathlib.Path(args.out)
+  _check_out(out)
+  try:
+    out.parent.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise InputError(f"cannot make the folder of --out: {e.strerror}", out.parent) from None
   from mtlws_jax.data import corpora
   data = corpora.data_dir()
   data = str(data) if data is not None else None
 
   report = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "quick": args.quick, "machine": machine(), "data_dir": data, "benchmarks": {}}
-  out = pathlib.Path(args.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
   for name in names:
     print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
     entry = run_one(name, benches[name], quick=args.quick, timeout=timeout, data=data)
@@ -240,14 +277,16 @@ def main(argv=None) -> int:
     status = "error: " + entry["error"] if "error" in entry else "ok"
     print(f"[benchmarks] {name}: {status} ({entry.get('seconds', 0)} s)", file=sys.stderr, flush=True)
     report["load_average_end"] = os.getloadavg()[0]
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # partial results survive
+    _write(out, report)  # partial results survive
   report["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
   report["errors"] = sorted(n for n, e in report["benchmarks"].items() if "error" in e)
-  out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+  _write(out, report)
   print(f"[benchmarks] wrote {out} ({len(names) - len(report['errors'])} ok, "
         f"{len(report['errors'])} with errors)", file=sys.stderr)
-  return 0
+  return 1 if names and len(report["errors"]) == len(names) else 0   # nothing measured: a failure
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  sys.path.insert(0, str(ROOT))
+  from mtlws_jax.errors import main_guard
+  sys.exit(main_guard(main)())

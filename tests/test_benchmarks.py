@@ -130,3 +130,27 @@ def test_profile_lists_the_ops_where_a_step_spends_its_time():
   assert all(not t["op"].split(" ", 1)[1].startswith("ThunkExecutor") for t in got["top"])
   shares = [t["share"] for t in got["top"]]
   assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
+
+
+def test_the_runner_refuses_bad_settings_and_names_the_file_it_cannot_write(tmp_path):
+  """Issue 26, class 6: one error line (exit 1) for a bad --timeout or --out; a device is written
+  in place (never replaced by a rename), and a full one is named."""
+  import subprocess
+  import sys
+  root = pathlib.Path(__file__).resolve().parents[1]
+  run = lambda *a: subprocess.run([sys.executable, "-m", "benchmarks", *a], cwd=root, capture_output=True,
+                                  text=True, timeout=300)
+  (tmp_path / "file").write_text("x")
+  cases = [(["--timeout=-1"], "--timeout must be a positive number of seconds, got -1.0"),
+           (["--timeout=nan"], "--timeout must be a positive number of seconds, got nan"),
+           ([f"--out={tmp_path}"], f"error: {tmp_path}: --out is a folder"),
+           ([f"--out={tmp_path / 'file' / 'r.json'}"], f"--out lies inside {tmp_path / 'file'}, which is a file")]
+  for args, message in cases:
+    p = run(*args, "--only=footprint", "--quick")
+    assert p.returncode == 1 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert len([l for l in p.stderr.splitlines() if l.startswith("error:")]) == 1
+  assert (tmp_path / "file").read_text() == "x"
+  if pathlib.Path("/dev/full").exists():
+    p = run("--out=/dev/full", "--only=footprint", "--quick")
+    assert p.returncode == 1 and "error: /dev/full: cannot write the report: No space left on device" in p.stderr
+    assert not pathlib.Path("/dev/full").is_file()      # still the device
