@@ -208,3 +208,42 @@ def test_writer_refuses_whitespace_in_tokens(tmp_path):
   for bad in ("A\u00a0B", "A\tB", "A\nB", "A\r", ""):
     with pytest.raises(ValueError, match="word 0"):
       conll.format_sentences([s.replace(tokens=(bad, "B"))])
+
+
+def test_a_doubled_prefix_is_read_as_written_with_a_warning(tmp_path):
+  """Issue 26, class 7: B-I-PER is a legal tag (label I-PER) but almost surely a typo: one warning
+  naming the first place and every such tag; clean files say nothing."""
+  from absl import logging as absl_logging
+  path = tmp_path / "d.conll"
+  path.write_text("EU B-ORG\nrejects O\n\nHe O\nmet B-I-PER\nMerkel I-I-PER\n\nin O\nB-LOC B-I-LOC\n\n")
+  seen = []
+  handler = lambda msg, *args: seen.append(msg % args)
+  orig = absl_logging.warning
+  absl_logging.warning = handler
+  try:
+    recs = conll.read(path)
+    assert [s.tags for s in recs][1] == ("O", "B-I-PER", "I-I-PER")  # kept as written
+    assert seen == [f"{path}:5: tag 'B-I-PER' reads as label 'I-PER' (a doubled prefix?); 3 such tag(s): "
+                    "B-I-LOC, B-I-PER, I-I-PER"]
+    seen.clear()
+    path.write_text("EU B-ORG\nrejects O\n\n")
+    conll.read(path)
+    assert seen == []
+  finally:
+    absl_logging.warning = orig
+
+
+def test_one_seed_rule_for_alignment_and_projection(tmp_path):
+  """Issue 26, class 7: a seed beyond 63 bits is refused by both commands with the same line."""
+  import subprocess
+  import sys
+  src, tgt = tmp_path / "en.conll", tmp_path / "es.tok"
+  src.write_text("EU B-ORG\n\n")
+  tgt.write_text("UE\n")
+  big = str(2 ** 64 + 1)
+  for cmd in (["mtlws_jax.projection", "--task=ner", f"--src={src}", f"--tgt-tokens={tgt}", "--aligner=eflomal",
+               f"--out={tmp_path / 'o.conll'}"],
+              ["mtlws_jax.projection.align", f"--src={tgt}", f"--tgt={tgt}", f"--out={tmp_path / 'o.txt'}"]):
+    p = subprocess.run([sys.executable, "-m", *cmd, f"--seed={big}"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and f"--seed must be -1 (unseeded) or in [0, 2^63), got {big}" in p.stderr, p.stderr
+    assert not list(tmp_path.glob("o.*"))

@@ -25,6 +25,8 @@ import os
 import re
 from typing import Iterable
 
+from absl import logging
+
 from mtlws_jax.data import schemes, textfile
 from mtlws_jax.data.records import Sentence
 from mtlws_jax.errors import InputError
@@ -214,6 +216,23 @@ def check_tags(tags: tuple[str, ...], line: int, scheme: str, path: str, checked
     checked.add(tag)
 
 
+_DOUBLED = re.compile(r"^[BIESLU]-[BIESLU]-")
+
+
+def _warn_doubled_prefixes(blocks, tag_col: int, path: str) -> None:
+  """A tag such as B-I-PER is legal (label "I-PER") but almost always a doubled prefix: say so,
+  with the first place, as the ill-formed repair does (the file is still read as written)."""
+  first: dict[str, int] = {}
+  for line, cols, _ in blocks:
+    for i, t in enumerate(cols[tag_col]):
+      if t not in first and _DOUBLED.match(t):
+        first[t] = line + i
+  if first:
+    tag, where = min(first.items(), key=lambda kv: kv[1])
+    logging.warning("%s:%d: tag %r reads as label %r (a doubled prefix?); %d such tag(s): %s", path, where, tag,
+                    tag[2:], len(first), ", ".join(sorted(first)))
+
+
 def read(path: str | os.PathLike, *, scheme: str = "auto", tag_column: int = -1) -> list[Sentence]:
   """The sentences of a CoNLL column file, tags as written, `scheme` set on every record."""
   if scheme not in _PREFIXES:
@@ -236,6 +255,7 @@ def read(path: str | os.PathLike, *, scheme: str = "auto", tag_column: int = -1)
     raise
   if scheme == "auto":
     scheme = schemes.detect_scheme(cols[tag_col] for _, cols, _ in cf.blocks)
+  _warn_doubled_prefixes(cf.blocks, tag_col, path_str)
 
   out = []
   for k, (line, cols, doc) in enumerate(cf.blocks):

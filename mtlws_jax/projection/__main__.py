@@ -218,8 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.error("--extra-src and --extra-tgt go together")
   if not 0 <= args.prefix_len <= 1000:
     p.error(f"--prefix-len must be in [0, 1000], got {args.prefix_len}")
-  if args.seed < -1:
-    p.error(f"--seed must be >= 0 (or -1: unseeded), got {args.seed}")
+  from mtlws_jax.projection import seeding
+  if seeding.seed_problem(args.seed):
+    p.error(seeding.seed_problem(args.seed))
   if args.alignments and (args.extra_src or args.symmetrize or args.split_punct or args.prefix_len):
     p.error("--extra-src/--extra-tgt, --symmetrize, --split-punct and --prefix-len are eflomal settings: "
             "they do nothing with --alignments")

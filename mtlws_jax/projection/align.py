@@ -354,8 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   check_output(args.out, args.src, args.tgt, args.extra_src, args.extra_tgt)
   if not 0 <= args.prefix_len <= 1000:
     p.error(f"--prefix-len must be in [0, 1000], got {args.prefix_len}")
-  if not -1 <= args.seed < 2 ** 63:
-    p.error(f"--seed must be -1 (unseeded) or in [0, 2^63), got {args.seed}")
+  if seeding.seed_problem(args.seed):
+    p.error(seeding.seed_problem(args.seed))
   src, tgt = read_tokenized(args.src), read_tokenized(args.tgt)
   check_pairs(src, tgt, args.src, args.tgt)
   extra_src, extra_tgt = (), ()

@@ -64,6 +64,14 @@ FILE *fopen64(const char *path, const char *mode) {
 }
 """
 
+def seed_problem(seed: int) -> str:
+  """The one rule for an eflomal seed (align and projection CLIs): -1 (unseeded) or [0, 2^63);
+  "" when it is fine. eflomal reads the seed from 8 random bytes: 2^63 and above would wrap."""
+  if not -1 <= seed < 2 ** 63:
+    return f"--seed must be -1 (unseeded) or in [0, 2^63), got {seed}"
+  return ""
+
+
 _LOCK = threading.Lock()
 
 
