@@ -20,8 +20,9 @@ pytestmark = pytest.mark.skipif(shutil.which("apertium") is None, reason="aperti
 @pytest.fixture(scope="module")
 def example(tmp_path_factory):
   out = tmp_path_factory.mktemp("own") / "run"
+  import os
   r = subprocess.run(["bash", "examples/own_data/run.sh", str(out)], cwd=ROOT, capture_output=True, text=True,
-                     timeout=900)
+                     timeout=900, env=dict(os.environ, PYTHON=sys.executable))
   assert r.returncode == 0, r.stderr[-3000:]
   return out, r.stdout
 
