@@ -25,6 +25,7 @@ import json
 import pathlib
 import re
 import sys
+import unicodedata
 from collections.abc import Sequence
 
 from mtlws_jax.data import taskspec
@@ -42,11 +43,16 @@ def read_input(path: str, fmt: str, task: str, lang: str) -> tuple[list[Sentence
     if spec.predicates:
       raise InputError(f"{task.upper()} needs each sentence's predicates and UPOS tags: give a "
                        f"{spec.file_format} file (--input-format={spec.file_format}), not raw text", path)
-    lines = textfile.read_lines(path)
+    # NFC: a decomposed accent (e + U+0301) is one character, as in the training data
+    lines = [unicodedata.normalize("NFC", l) for l in textfile.read_lines(path)]
     if fmt == "text":
       from sacremoses import MosesTokenizer
+      from sacremoses.corpus import NonbreakingPrefixes
+      if lang not in NonbreakingPrefixes().available_langs.values():
+        print(f"note: no Moses rules for --lang={lang}: the default (English) rules split the text",
+              file=sys.stderr)
       tok = MosesTokenizer(lang=lang)
-      token_lists = [[t for t in tok.tokenize(l, escape=False) if t.strip()] for l in lines]
+      token_lists = [whole_graphemes([t for t in tok.tokenize(l, escape=False) if t.strip()]) for l in lines]
     else:
       from mtlws_jax.projection.align import parse_tokenized_line
       token_lists = [parse_tokenized_line(l, path, k) for k, l in enumerate(lines, 1)]
@@ -83,6 +89,19 @@ def _looks_like_text(path: str, n: int = 20) -> bool:
     return False
   texty = [l for l in lines if "\t" not in l and len(l.split()) >= 3 and not _TAG_LIKE.match(l.split()[-1])]
   return bool(lines) and len(texty) >= 0.8 * len(lines)
+
+
+def whole_graphemes(tokens: Sequence[str]) -> list[str]:
+  """Tokens with every grapheme cluster whole: Moses splits an emoji joined by U+200D (ZWJ), or a
+  letter from a combining mark NFC cannot compose, into pieces; those pieces are joined again."""
+  import regex
+  out: list[str] = []
+  for t in tokens:
+    if out and len(regex.findall(r"\X", out[-1] + t)) < len(regex.findall(r"\X", out[-1])) + len(regex.findall(r"\X", t)):
+      out[-1] += t
+    else:
+      out.append(t)
+  return out
 
 
 def _char_offsets(line: str, tokens: Sequence[str]) -> list[tuple[int, int] | None]:

@@ -210,3 +210,22 @@ def test_raw_text_without_the_text_format_names_the_flag(finished):
   src.write_text("pizza\tT-POS\tFOOD\nwas\tT-BAD\tNIL\n\n", encoding="utf-8")
   p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={src}", f"--output={root / 'raw.out'}", "--no-progress")
   assert p.returncode == 1 and "plain text" not in p.stderr and f"{src}:2" in p.stderr
+
+
+def test_raw_text_is_nfc_normalised_and_grapheme_clusters_stay_whole(finished):
+  """Issue 26, class 5: a decomposed accent is one character, an emoji joined by U+200D one token;
+  an unknown --lang says which rules split the text."""
+  _, work, root = finished
+  src = root / "nfc.txt"
+  src.write_text("El cafe\u0301 estaba bien \U0001F469\u200d\U0001F4BB \U0001F1EA\U0001F1F8\n", encoding="utf-8")
+  out = root / "nfc.jsonl"
+  p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={src}", "--input-format=text", "--lang=es",
+           f"--output={out}", "--format=jsonl", "--no-progress")
+  assert p.returncode == 0, p.stderr[-2000:]
+  got = json.loads(out.read_text(encoding="utf-8"))
+  assert got["tokens"] == ["El", "caf\u00e9", "estaba", "bien", "\U0001F469\u200d\U0001F4BB", "\U0001F1EA\U0001F1F8"]
+  assert got["text"] == "El caf\u00e9 estaba bien \U0001F469\u200d\U0001F4BB \U0001F1EA\U0001F1F8"
+  assert "note: no Moses rules" not in p.stderr
+  p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={src}", "--input-format=text", "--lang=xx",
+           f"--output={out}", "--format=jsonl", "--no-progress")
+  assert p.returncode == 0 and "note: no Moses rules for --lang=xx: the default (English) rules split the text" in p.stderr

@@ -45,3 +45,32 @@ def test_empty_file(tmp_path, raw):
 def test_blocks_number_their_first_line():
   lines = ["", "a", "b", " \t", "", "c", ""]
   assert list(textfile.blocks(lines)) == [(2, ["a", "b"]), (6, ["c"])]
+
+
+@pytest.mark.parametrize("encoding,name,iconv", [("utf-16", "UTF-16 LE", "UTF-16"), ("utf-16-be", "UTF-16 BE (no byte-order mark)", "UTF-16BE"),
+                                                  ("utf-16-le", "UTF-16 LE (no byte-order mark)", "UTF-16LE"),
+                                                  ("utf-32", "UTF-32 LE", "UTF-32")])
+def test_utf16_and_utf32_files_are_named_with_how_to_convert(tmp_path, encoding, name, iconv):
+  """Issue 26, class 5: not "corrupted or binary" but which encoding it is and the iconv line."""
+  path = tmp_path / "f.conll"
+  path.write_bytes("EU B-ORG\nrejects O\n\n".encode(encoding))
+  with pytest.raises(InputError) as e:
+    textfile.read_text(path)
+  assert str(e.value) == (f"{path}: the file is {name}, the readers take UTF-8: convert it, e.g. "
+                          f"iconv -f {iconv} -t UTF-8 FILE > FILE.utf8")
+
+
+def test_a_pipe_is_read_like_a_file(tmp_path):
+  """Issue 26, class 5: a named pipe or process substitution is read, not called missing."""
+  import os
+  import subprocess
+  import sys
+  fifo = tmp_path / "pipe"
+  os.mkfifo(fifo)
+  p = subprocess.Popen([sys.executable, "-m", "mtlws_jax.data.stats", "--task=ner", "--format=conll", f"--path={fifo}"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  with open(fifo, "w") as f:
+    f.write("EU B-ORG\nrejects O\n\n")
+  out, err = p.communicate(timeout=120)
+  assert p.returncode == 0, err
+  assert '"sentences": 1' in out and '"ORG": 1' in out

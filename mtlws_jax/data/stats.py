@@ -79,7 +79,7 @@ def compute(task: str, fmt: str, path: str | os.PathLike, *, scheme: str = "auto
     raise InputError("--path is empty: give the file to check")
   if os.path.isdir(path):
     raise InputError("is a folder, not a file", path)
-  if not os.path.isfile(path):
+  if not os.path.exists(path):     # a pipe or process substitution exists and is read as a file
     raise InputError("no such file", path)
   out: dict[str, Any] = {"task": task, "format": fmt, "path": os.fspath(path)}
   if fmt == "conll":

@@ -15,6 +15,24 @@ from typing import Iterator
 from mtlws_jax.errors import InputError
 
 _BOM = b"\xef\xbb\xbf"
+# Byte-order marks of the encodings a UTF-8 reader meets by mistake (UTF-32 first: its LE mark
+# starts with UTF-16 LE's).
+_OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 LE", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32 BE", "UTF-32"),
+               (b"\xff\xfe", "UTF-16 LE", "UTF-16"), (b"\xfe\xff", "UTF-16 BE", "UTF-16"))
+
+
+def _other_encoding(data: bytes) -> tuple[str, str] | None:
+  """(name, iconv name) when the bytes are UTF-16 or UTF-32 (a byte-order mark, or text whose
+  every other byte is 0), else None."""
+  for bom, name, iconv in _OTHER_BOMS:
+    if data.startswith(bom):
+      return name, iconv
+  head = data[:200]
+  if len(head) >= 8 and head[1::2].count(0) >= 0.9 * len(head[1::2]) and head[0::2].count(0) == 0:
+    return "UTF-16 LE (no byte-order mark)", "UTF-16LE"
+  if len(head) >= 8 and head[0::2].count(0) >= 0.9 * len(head[0::2]) and head[1::2].count(0) == 0:
+    return "UTF-16 BE (no byte-order mark)", "UTF-16BE"
+  return None
 # Any whitespace other than the ASCII space and tab the column formats separate fields with.
 _ODD_WHITESPACE = re.compile(r"[^\S \t\n]")
 _WHITESPACE = re.compile(r"\s")
@@ -45,6 +63,10 @@ def read_text(path: str | os.PathLike, *, allow_blank: bool = False) -> str:
   byte: read as a line end it would shift every later line number).
   """
   data = _read_bytes(path)
+  other = _other_encoding(data)
+  if other:
+    raise InputError(f"the file is {other[0]}, the readers take UTF-8: convert it, e.g. "
+                     f"iconv -f {other[1]} -t UTF-8 FILE > FILE.utf8", path)
   if data.startswith(_BOM):
     data = data[len(_BOM):]
   if not data or (not allow_blank and not data.strip()):

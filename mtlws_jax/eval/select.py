@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   langs = [l.strip() for l in args.langs.split(",") if l.strip()]
   files = {l: args.translated_dev.format(lang=l) for l in langs}
   for l, f in files.items():
-    if not pathlib.Path(f).is_file():
+    if not pathlib.Path(f).exists() or pathlib.Path(f).is_dir():
       raise InputError(f"no translated {l} dev set", f)
   rows = [r.strip() for r in args.rows.split(",") if r.strip()]
   score_runs(workdir, files, rows=rows, say=lambda s: print(s, file=sys.stderr))
