@@ -18,6 +18,7 @@ the report still reads them (without intervals: they saved no predictions).
 from __future__ import annotations
 
 import gzip
+import contextlib
 import json
 import os
 import pathlib
@@ -157,6 +158,37 @@ def write_config(config, workdir: pathlib.Path) -> dict:
   tmp.write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
   tmp.replace(workdir / "config.json")
   return resolved
+
+
+LOCK = "run.lock"
+
+
+@contextlib.contextmanager
+def hold(workdir: pathlib.Path):
+  """An exclusive lock on a workdir while one run.py trains in it: a second run on the same
+  workdir (they would race on checkpoints and metrics) is refused in one line naming the process
+  that holds it. flock dies with its process, so a killed run leaves no lock behind."""
+  import fcntl
+  import socket
+  workdir.mkdir(parents=True, exist_ok=True)
+  f = open(workdir / LOCK, "a+", encoding="utf-8")
+  try:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    f.seek(0)
+    holder = f.read().strip() or "another process"
+    f.close()
+    raise InputError(f"another run is training in this workdir ({holder}); wait for it or stop it, "
+                     "then run the command again (it resumes)", workdir) from None
+  try:
+    f.seek(0)
+    f.truncate()
+    f.write(f"run.py, pid {os.getpid()} on {socket.gethostname()}\n")
+    f.flush()
+    yield
+  finally:
+    fcntl.flock(f, fcntl.LOCK_UN)
+    f.close()
 
 
 def run_folder(workdir: pathlib.Path, model_id: str, seed: int) -> pathlib.Path:

@@ -112,3 +112,31 @@ def test_the_ending_runs_after_training_from_run_py(tmp_path):
          "('mtlws_jax.showcase', 'mtlws_jax.predict', 'mtlws_jax.export', 'mtlws_jax.eval.select')))"
   imp = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert imp.stdout.strip() == "[]", imp.stdout + imp.stderr
+
+
+def test_a_second_run_on_one_workdir_is_refused_and_a_killed_run_leaves_no_lock(tmp_path):
+  """Issue 26, class 4: two run.py on one workdir race on checkpoints and metrics: the second is one
+  line naming the first; after a SIGKILL the same command resumes (flock dies with the process)."""
+  import signal
+  import time
+  data, model = T.make_data(tmp_path / "data"), T.make_model(tmp_path / "model")
+  args = [sys.executable, str(ROOT / "run.py"), "--config=configs/tiny.py", f"--config.data_dir={data}",
+          f"--config.model.path={model}", "--config.method=zero_shot", "--config.train.max_steps=4000",
+          "--config.selection.eval_every=1000", "--config.checkpoint_every=1000", f"--workdir={tmp_path / 'w'}"]
+  env = dict(os.environ, PYTHONPATH=str(ROOT))
+  first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  lock = tmp_path / "w" / "run.lock"
+  deadline = time.time() + 240
+  while not (lock.exists() and lock.read_text().strip()) and time.time() < deadline and first.poll() is None:
+    time.sleep(0.2)
+  assert first.poll() is None, first.stderr.read()[-2000:]
+  second = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert second.returncode == 1 and "Traceback" not in second.stderr
+  assert second.stderr.strip() == (f"error: {tmp_path / 'w'}: another run is training in this workdir (run.py, pid "
+                                   f"{first.pid} on {os.uname().nodename}); wait for it or stop it, then run the "
+                                   "command again (it resumes)")
+  first.send_signal(signal.SIGKILL)
+  first.wait()
+  third = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert third.returncode == 0, third.stderr[-2000:]
+  assert (tmp_path / "w" / "results.json").exists()
