@@ -74,3 +74,47 @@ def test_a_pipe_is_read_like_a_file(tmp_path):
   out, err = p.communicate(timeout=120)
   assert p.returncode == 0, err
   assert '"sentences": 1' in out and '"ORG": 1' in out
+
+
+def test_writes_are_whole_or_nothing_and_name_the_path(tmp_path, monkeypatch):
+  """Issue 26, class 3: a failed write names the file and leaves the old one (or none), never a half."""
+  import errno
+  import os
+  path = tmp_path / "out.txt"
+  path.write_text("old\n")
+  real = os.replace
+
+  def full(src, dst):
+    raise OSError(errno.ENOSPC, "No space left on device")
+  monkeypatch.setattr(os, "replace", full)
+  with pytest.raises(OSError) as e:
+    textfile.write_text(path, "new\n")
+  assert (e.value.filename, e.value.strerror) == (str(path), "No space left on device")
+  assert path.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+  monkeypatch.setattr(os, "replace", real)
+  textfile.write_text(path, "new\n")
+  assert path.read_text() == "new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+  with pytest.raises(OSError) as e:
+    textfile.write_text(tmp_path / "no" / "such.txt", "x")
+  assert e.value.filename == str(tmp_path / "no" / "such.txt")
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="no /dev/full")
+def test_a_full_disk_is_one_line_naming_the_output_and_leaves_nothing(tmp_path):
+  """Issue 26, class 3 through the commands: predictions, alignments, a projection and its report."""
+  import subprocess
+  import sys
+  src, tok = tmp_path / "en.conll", tmp_path / "es.tok"
+  src.write_text("EU B-ORG\nrejects O\n\nGermany B-LOC\n\n")
+  tok.write_text("UE rechaza\nAlemania\n")
+  cmds = {"align": ["mtlws_jax.projection.align", f"--src={tok}", f"--tgt={tok}", "--out=/dev/full"],
+          "project": ["mtlws_jax.projection", "--task=ner", f"--src={src}", f"--tgt-tokens={tok}", "--aligner=eflomal",
+                      "--out=/dev/full"],
+          "report": ["mtlws_jax.projection", "--task=ner", f"--src={src}", f"--tgt-tokens={tok}", "--aligner=eflomal",
+                     f"--out={tmp_path / 'p.conll'}", "--report=/dev/full"]}
+  for name, cmd in cmds.items():
+    p = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and p.stderr.strip().splitlines()[-1] == "error: /dev/full: No space left on device", \
+        (name, p.stderr[-1000:])
+  assert not (tmp_path / "p.conll").exists()   # no --out without its report
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["en.conll", "es.tok"]

@@ -145,9 +145,25 @@ def has_whitespace(text: str) -> bool:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-  """UTF-8, LF line ends whatever the platform (so files compare byte for byte)."""
-  with open(path, "w", encoding="utf-8", newline="") as f:
-    f.write(text)
+  """UTF-8, LF line ends whatever the platform (so files compare byte for byte), whole or not at
+  all: a regular file is written beside itself as .NAME.PID.tmp and renamed (a full disk leaves no
+  half file), a device or pipe (/dev/stdout) in place. A failure is an OSError naming `path`."""
+  path = os.fspath(path)
+  special = os.path.exists(path) and not os.path.isfile(path)
+  head, name = os.path.split(path)
+  tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
+  try:
+    with open(path if special else tmp, "w", encoding="utf-8", newline="") as f:
+      f.write(text)
+    if not special:
+      os.replace(tmp, path)
+  except OSError as e:
+    if not special:
+      try:
+        os.unlink(tmp)
+      except OSError:
+        pass
+    raise OSError(e.errno, e.strerror, path) from None
 
 
 def column_mismatch(counts: list[tuple[int, int]], path, what: str = "lines") -> InputError:

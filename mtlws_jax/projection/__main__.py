@@ -32,6 +32,7 @@ import argparse
 import collections
 import importlib
 import json
+import os
 import pathlib
 import sys
 from typing import Sequence
@@ -155,11 +156,15 @@ def run(args) -> dict:
       out.append(new)
   if not out:
     raise InputError("no sentence survived projection: nothing to write", args.src)
-  _write(fmt, args.out, out)
   report_path = args.report or args.out + ".report.jsonl"
-  with open(report_path, "w", encoding="utf-8") as f:
-    for rep in reports:
-      f.write(json.dumps(rep.as_json(), ensure_ascii=False) + "\n")
+  from mtlws_jax.data import textfile
+  _write(fmt, args.out, out)
+  try:
+    textfile.write_text(report_path, "".join(json.dumps(rep.as_json(), ensure_ascii=False) + "\n" for rep in reports))
+  except OSError:
+    if os.path.isfile(args.out):   # both files or neither: an --out without its report is not kept
+      os.unlink(args.out)
+    raise
   dropped = collections.Counter()
   for rep in reports:
     dropped.update(rep.dropped)

@@ -72,10 +72,12 @@ def read_tokenized(path) -> list[list[str]]:
 
 
 def write_tokenized(path, sentences: Iterable[Sequence[str]]) -> None:
-  with open(path, "w", encoding="utf-8") as f:
-    for k, toks in enumerate(sentences):
-      check_tokens(toks, path, k + 1)
-      f.write(" ".join(toks) + "\n")
+  from mtlws_jax.data import textfile
+  lines = []
+  for k, toks in enumerate(sentences):
+    check_tokens(toks, path, k + 1)
+    lines.append(" ".join(toks) + "\n")
+  textfile.write_text(path, "".join(lines))
 
 
 def parse_links(text: str, path=None, line: int | None = None, src_len: int | None = None,
@@ -119,9 +121,8 @@ def read_pharaoh(path, src_lengths: Sequence[int] | None = None, tgt_lengths: Se
 
 
 def write_pharaoh(path, alignments: Iterable[Iterable[tuple[int, int]]]) -> None:
-  with open(path, "w", encoding="utf-8") as f:
-    for links in alignments:
-      f.write(format_links(links) + "\n")
+  from mtlws_jax.data import textfile
+  textfile.write_text(path, "".join(format_links(links) + "\n" for links in alignments))
 
 
 # ---------------------------------------------------------------------------------------------
