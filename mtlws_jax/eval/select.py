@@ -66,7 +66,7 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
   if cache.get("files") != dict(files):    # other sets: score again
     cache = {"files": dict(files), "scores": {}}
   scores = cache["scores"]
-  sets = {}
+  sets, unkept = {}, []
   for model_id, seed, _ in saved.finished_runs(workdir):
     if rows and model_id not in rows:
       continue
@@ -74,7 +74,7 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
     if set(files) <= set(have):
       continue
     if not (workdir_lib.run_folder(workdir, model_id, seed) / "checkpoints" / "best").is_dir():
-      say(f"{model_id} seed {seed}: no kept checkpoint, not scored")
+      unkept.append(f"{model_id} seed {seed}")
       continue
     run = saved.load(workdir, model_id, seed)
     for lang, path in files.items():
@@ -87,6 +87,9 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
     scores.setdefault(model_id, {})[str(seed)] = have
     say(f"{model_id} seed {seed}: translated dev F1 " + ", ".join(f"{l} {v:.2f}" for l, v in have.items()))
     workdir_lib.write_json(workdir / SCORES, cache)
+  if unkept:   # checkpoints are not committed: runs made on another machine have none
+    say(f"{len(unkept)} finished runs kept no checkpoint and were not scored ({', '.join(unkept[:4])}"
+        + (" ..." if len(unkept) > 4 else "") + ")")
   return cache
 
 
