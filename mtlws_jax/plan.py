@@ -17,6 +17,7 @@ one beside the saved runs.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -104,13 +105,48 @@ def _positive_int(name: str, value) -> None:
     raise InputError(f"config.{name} must be a positive integer, got {value!r}")
 
 
+def _number(name: str, value, *, low: float, low_ok: bool, high: float | None = None, high_ok: bool = False,
+            what: str = "") -> None:
+  """A finite number in its range (NaN and infinities are refused here, not found mid-training)."""
+  ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+  ok = ok and (value >= low if low_ok else value > low)
+  ok = ok and (high is None or (value <= high if high_ok else value < high))
+  if not ok:
+    rng = f"{'[' if low_ok else '('}{low:g}, " + ("inf)" if high is None else f"{high:g}{']' if high_ok else ')'}")
+    raise InputError(f"config.{name} must be a finite number in {rng}{what}, got {value!r}")
+
+
+# Placeholders a data path pattern may hold (data/tasks.py fills them).
+PATTERN_FIELDS = ("lang", "split", "folder")
+
+
+def _check_pattern(name: str, pattern) -> None:
+  import string
+  try:
+    fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+  except ValueError as e:
+    raise InputError(f"config.{name}={pattern!r}: not a path pattern ({e})") from None
+  bad = [f for f in fields if f not in PATTERN_FIELDS]
+  if bad:
+    raise InputError(f"config.{name}={pattern!r}: unknown placeholder {{{bad[0]}}}; a pattern may hold "
+                     + ", ".join(f"{{{f}}}" for f in PATTERN_FIELDS))
+
+
 def check_config(config) -> None:
   """Values that would only fail mid-training: say so now."""
+  try:
+    _check_config(config)
+  except (AttributeError, KeyError) as e:   # a user's own config without a field the code reads
+    raise InputError(f"the config lacks a field the runs need ({e}); build it from configs/common.py's "
+                     "base_config() and a task's settings, as configs/own_data.py does") from None
+
+
+def _check_config(config) -> None:
   if not config.seeds:
     raise InputError("config.seeds is empty")
   for s in config.seeds:
-    if not isinstance(s, int) or isinstance(s, bool) or s < 0:
-      raise InputError(f"config.seeds must be non-negative integers, got {s!r}")
+    if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2 ** 63:
+      raise InputError(f"config.seeds must be integers in [0, 2^63), got {s!r}")
   if len(set(config.seeds)) != len(config.seeds):
     raise InputError(f"config.seeds lists a seed twice: {', '.join(map(str, config.seeds))}")
   t, sel = config.train, config.selection
@@ -127,7 +163,10 @@ def check_config(config) -> None:
     raise InputError(f"config.selection.curve_every must be >= 0, got {sel.curve_every!r}")
   _check_warmup(config.warmup, "config.warmup")
   _check_train(t, "config.train")
+  _number("model.dropout", config.model.dropout, low=0, low_ok=True, high=1)
   d = config.data
+  for name in ("gold", "translated"):
+    _check_pattern(f"data.{name}", d.get(name, ""))
   for name in ("max_train_sentences", "max_eval_sentences", "max_source_dev_sentences"):
     v = d.get(name, 0)
     if not isinstance(v, int) or isinstance(v, bool) or v < 0:
@@ -175,8 +214,10 @@ def _check_warmup(w: Mapping[str, Any], where: str) -> None:
     raise InputError(f"{where}: warmup needs integer epochs >= 0 and steps >= 1, got "
                      f"{w['epochs']!r}, {w['steps']!r}")
   for k in ("gamma", "beta"):
-    if not isinstance(w[k], (int, float)) or isinstance(w[k], bool) or not w[k] > 0:
-      raise InputError(f"{where}.{k} must be a positive number, got {w[k]!r}")
+    if not isinstance(w[k], (int, float)) or isinstance(w[k], bool) or not w[k] > 0 or not math.isfinite(w[k]):
+      raise InputError(f"{where}.{k} must be a positive finite number, got {w[k]!r}")
+  if "outer_momentum" in w:
+    _number(f"{where[len('config.'):]}.outer_momentum", w["outer_momentum"], low=0, low_ok=True, high=1)
   if w["outer"] not in optim.OUTER_OPTIMIZERS:
     raise InputError(f"{where}.outer must be one of {', '.join(optim.OUTER_OPTIMIZERS)}, got {w['outer']!r}")
   if w["strategy"] not in warmup_lib.STRATEGIES:
@@ -185,8 +226,14 @@ def _check_warmup(w: Mapping[str, Any], where: str) -> None:
 
 def _check_train(t: Mapping[str, Any], where: str) -> None:
   from mtlws_jax.train import optim
-  if not isinstance(t["learning_rate"], (int, float)) or not t["learning_rate"] > 0:
-    raise InputError(f"{where}.learning_rate must be positive, got {t['learning_rate']!r}")
+  if not isinstance(t["learning_rate"], (int, float)) or not t["learning_rate"] > 0 or not math.isfinite(t["learning_rate"]):
+    raise InputError(f"{where}.learning_rate must be positive and finite, got {t['learning_rate']!r}")
+  if t.get("freeze"):
+    try:
+      re.compile(t["freeze"])
+    except re.error as e:
+      raise InputError(f"{where}.freeze={t['freeze']!r} is not a regular expression ({e}); it is matched "
+                       "against parameter paths, e.g. 'word_embeddings'") from None
   if t["lr_schedule"] not in optim.LR_SCHEDULES:
     raise InputError(f"{where}.lr_schedule must be one of {', '.join(optim.LR_SCHEDULES)}, got {t['lr_schedule']!r}")
   if not isinstance(t["lr_warmup_steps"], int) or t["lr_warmup_steps"] < 0:
@@ -195,8 +242,8 @@ def _check_train(t: Mapping[str, Any], where: str) -> None:
     raise InputError(f"{where}: lr_warmup_steps={t['lr_warmup_steps']} must be below max_steps={t['max_steps']} "
                      "for the linear schedule")
   for k in ("grad_clip_norm", "weight_decay"):
-    if not isinstance(t[k], (int, float)) or t[k] < 0:
-      raise InputError(f"{where}.{k} must be >= 0 (0 = off), got {t[k]!r}")
+    if not isinstance(t[k], (int, float)) or isinstance(t[k], bool) or not t[k] >= 0 or not math.isfinite(t[k]):
+      raise InputError(f"{where}.{k} must be a finite number >= 0 (0 = off), got {t[k]!r}")
   from mtlws_jax.train import optim as optim_lib
   if t.get("weight_decay_mask", "all") not in optim_lib.DECAY_MASKS:
     raise InputError(f"{where}.weight_decay_mask must be one of {', '.join(optim_lib.DECAY_MASKS)}, "
@@ -205,8 +252,8 @@ def _check_train(t: Mapping[str, Any], where: str) -> None:
     raise InputError(f"{where}.embedding_update must be one of {', '.join(optim_lib.EMBEDDING_UPDATES)}, "
                      f"got {t['embedding_update']!r}")
   scale = t.get("head_lr_scale", 1.0)
-  if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
-    raise InputError(f"{where}.head_lr_scale must be a positive number, got {scale!r}")
+  if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0 or not math.isfinite(scale):
+    raise InputError(f"{where}.head_lr_scale must be a positive finite number, got {scale!r}")
 
 
 def parse_rows(spec: str | Sequence[str], variants: Sequence[str]) -> list[str]:

@@ -195,6 +195,33 @@ def _fails_before_training(config, tmp_path, match):
   assert not (work / "runs").exists() and not (work / "warmup").exists()
 
 
+@pytest.mark.parametrize("field,value,message", [
+    ("train.freeze", "(", r"config.train.freeze='\(' is not a regular expression \(missing \)"),
+    ("data.gold", "absa/XABSA/gold-{lang}-{splt}.txt", r"unknown placeholder \{splt\}; a pattern may hold \{lang\}"),
+    ("data.translated", "{lang}/{0}.txt", r"unknown placeholder \{0\}"),
+    ("seeds", (2 ** 64 + 1,), r"config.seeds must be integers in \[0, 2\^63\)"),
+    ("model.dropout", 1.0, r"config.model.dropout must be a finite number in \[0, 1\), got 1.0"),
+    ("model.dropout", -0.1, r"config.model.dropout must be a finite number in \[0, 1\)"),
+    ("train.learning_rate", float("inf"), r"config.train.learning_rate must be positive and finite, got inf"),
+    ("train.grad_clip_norm", float("nan"), r"config.train.grad_clip_norm must be a finite number >= 0"),
+    ("train.head_lr_scale", float("inf"), r"config.train.head_lr_scale must be a positive finite number"),
+    ("warmup.gamma", float("inf"), r"config.warmup.gamma must be a positive finite number, got inf"),
+    ("warmup.beta", float("nan"), r"config.warmup.beta must be a positive finite number, got nan"),
+    ("warmup.outer_momentum", 1.0, r"config.warmup.outer_momentum must be a finite number in \[0, 1\)"),
+])
+def test_settings_are_checked_before_anything_runs(assets, tmp_path, field, value, message):
+  """Issue 26, class 2: each bad setting is one InputError naming it and its range; nothing is written."""
+  _fails_before_training(T.tiny_config(*assets, **{field: value}), tmp_path, message)
+  assert not (tmp_path / "work").exists()
+
+
+def test_a_config_without_a_field_the_runs_need_says_so(assets, tmp_path):
+  config = T.tiny_config(*assets)
+  del config.train["max_steps"]
+  _fails_before_training(config, tmp_path, r"the config lacks a field the runs need \(.*max_steps.*\); build it "
+                                           r"from configs/common.py's base_config\(\)")
+
+
 def test_unknown_method(assets, tmp_path):
   _fails_before_training(T.tiny_config(*assets, method="zero_shot,bogus"), tmp_path, "unknown method 'bogus'")
 
