@@ -47,6 +47,26 @@ def write_labels(workdir: pathlib.Path, task: str, scheme: str, tags, pos, model
       "model_folder": str(pathlib.Path(model_folder).absolute())})
 
 
+def read_labels(path: pathlib.Path) -> dict:
+  """labels.json, checked as input: the task, its tag set ("O" first), the POS values and the model
+  folder; a damaged one is one line saying how to get it back (run.py rewrites it on a resume)."""
+  got = workdir_lib.read_json(path, LABELS)
+  fix = "; run the workdir's run.py command again (finished runs are kept) to write it anew"
+  if not isinstance(got, dict):
+    raise InputError(f"{LABELS} does not hold an object" + fix, path)
+  strings = lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)
+  problem = ("task" not in got and "it has no task") or \
+            (got.get("task") not in taskspec.TASKS and f"unknown task {got.get('task')!r}") or \
+            (not strings(got.get("tags")) and "tags is not a list of tags") or \
+            (not got["tags"] or got["tags"][0] != "O" and 'tags does not start with "O"') or \
+            (not strings(got.get("pos", [])) and "pos is not a list of UPOS values") or \
+            (not isinstance(got.get("model_folder"), str) and "model_folder is not a path") or ""
+  if problem:
+    raise InputError(f"{LABELS}: {problem}" + fix, path)
+  got.setdefault("pos", [])
+  return got
+
+
 def finished_runs(workdir: pathlib.Path) -> list[tuple[str, int, dict]]:
   """(model id, seed, result) of every finished run in a workdir."""
   out = []
@@ -89,7 +109,7 @@ def load(workdir: str | pathlib.Path, run: str | None = None, seed: int | None =
   if not labels_path.exists():
     raise InputError(f"no {LABELS}: the workdir was made by an earlier version; rerun run.py on it "
                      "once (finished runs are kept) to write it", workdir)
-  labels = workdir_lib.read_json(labels_path, LABELS)
+  labels = read_labels(labels_path)
   model_id, seed, result = pick(workdir, run, seed)
   folder = pathlib.Path(labels["model_folder"])
   if not (folder / "config.json").exists():

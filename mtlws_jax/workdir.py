@@ -90,7 +90,33 @@ def saved_config(workdir: pathlib.Path) -> dict | None:
   saved = read_json(p, "the workdir's config.json")
   if not isinstance(saved, dict):
     raise InputError("config.json does not hold a config (a JSON object)", p)
+  lacking = [k for k in CONFIG_SECTIONS if not isinstance(saved.get(k), dict)]
+  if lacking or not isinstance(saved.get("task"), str):
+    what = f"its {', '.join(lacking)} section{'s' if len(lacking) > 1 else ''}" if lacking else "its task"
+    raise InputError(f"config.json lacks {what}: it is not the config run.py wrote (damaged or edited); "
+                     "put the workdir's own config.json back, or start a new workdir", p)
   return saved
+
+
+# Sections every config.json run.py writes has (read back by predict, export and the report).
+CONFIG_SECTIONS = ("data", "model", "train", "selection", "warmup")
+
+
+def read_seconds(folder: pathlib.Path) -> float | None:
+  """A run's or warmup's timing.json (wall seconds: shown in the tables, never a result). A missing
+  or damaged one is None, with a warning for the damaged one: the table shows "–"."""
+  import sys
+  p = pathlib.Path(folder) / "timing.json"
+  if not p.exists():
+    return None
+  try:
+    seconds = json.loads(p.read_text(encoding="utf-8"))["seconds"]
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+      raise ValueError(f"seconds is {seconds!r}")
+    return float(seconds)
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    print(f"warning: {p}: not a timing file ({e}); its time is left out of the table", file=sys.stderr)
+    return None
 
 
 def check_usable(workdir: pathlib.Path) -> None:

@@ -229,3 +229,84 @@ def test_raw_text_is_nfc_normalised_and_grapheme_clusters_stay_whole(finished):
   p = _cli("mtlws_jax.predict", f"--workdir={work}", f"--input={src}", "--input-format=text", "--lang=xx",
            f"--output={out}", "--format=jsonl", "--no-progress")
   assert p.returncode == 0 and "note: no Moses rules for --lang=xx: the default (English) rules split the text" in p.stderr
+
+
+def _damaged(work: pathlib.Path, root: pathlib.Path, name: str) -> pathlib.Path:
+  import shutil
+  copy = root / f"damaged-{name}"
+  if copy.exists():
+    shutil.rmtree(copy)
+  shutil.copytree(work, copy, symlinks=True)
+  return copy
+
+
+def test_the_run_folder_files_are_read_back_as_input(finished):
+  """Issue 26, class 1: each damaged file of a finished workdir is one line naming it and what to do."""
+  import gzip
+  _, work, root = finished
+  text = root / "one.txt"
+  text.write_text("la pizza era genial\n")
+  cases = {
+      "labels-empty": ("labels.json", lambda p: p.write_text("{}"), "labels.json: it has no task; run the workdir's"),
+      "labels-tags": ("labels.json", lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "tags": ["B-POS", "O"]})),
+                      'tags does not start with "O"'),
+      "config-section": ("config.json", lambda p: p.write_text(json.dumps(
+          {k: v for k, v in json.loads(p.read_text()).items() if k != "model"})), "config.json lacks its model section"),
+      "result-null": ("runs/zero_shot/seed0/result.json", lambda p: p.write_text(json.dumps(
+          {**json.loads(p.read_text()), "english_dev": None})), "english_dev is not a number"),
+  }
+  for name, (rel, damage, message) in cases.items():
+    copy = _damaged(work, root, name)
+    damage(copy / rel)
+    for cmd in (["mtlws_jax.predict", f"--workdir={copy}", f"--input={text}", "--input-format=text", "--lang=es",
+                 f"--output={root / 'x.jsonl'}", "--format=jsonl", "--no-progress"],
+                ["mtlws_jax.eval.report", str(copy)]):
+      p = _cli(*cmd)
+      if cmd[0] == "mtlws_jax.eval.report" and name.startswith("labels"):
+        assert p.returncode == 0, p.stderr[-2000:]      # the report does not read labels.json
+        continue
+      assert p.returncode == 1 and "Traceback" not in p.stderr, (name, cmd[0], p.stderr[-2000:])
+      assert p.stderr.strip().splitlines()[-1].startswith(f"error: {copy / rel}: ") and message in p.stderr, \
+          (name, p.stderr)
+  # predictions with fewer sentences than the gold set; a missing predictions file; damaged timing
+  copy = _damaged(work, root, "preds")
+  pred = copy / "runs/target_only-es/seed0/predictions.json.gz"
+  saved = json.loads(gzip.open(pred, "rt").read())
+  saved["splits"]["test:es"] = saved["splits"]["test:es"][:-1]
+  with gzip.open(pred, "wt") as f:
+    f.write(json.dumps(saved))
+  p = _cli("mtlws_jax.eval.report", str(copy))
+  assert p.returncode == 1 and p.stderr.strip() == (
+      f"error: {pred}: the saved es test predictions hold 5 sentences, the gold test set 6: the file is damaged; "
+      "delete the run's result.json and run the same run.py command again to recompute it")
+  pred.unlink()
+  (copy / "runs/zero_shot/seed0/timing.json").write_text('{"seconds": null}')
+  p = _cli("mtlws_jax.eval.report", str(copy))
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert f"Missing predictions file (the runs finished, the file is gone): {pred}." in p.stdout
+  assert f"warning: {copy / 'runs/zero_shot/seed0/timing.json'}: not a timing file (seconds is None)" in p.stderr
+
+
+def test_a_damaged_tokenizer_cache_is_rebuilt(tmp_path):
+  from absl import logging as absl_logging
+  from mtlws_jax.data import encode
+  import _tiny_absa as T2
+  model = T2.make_model(tmp_path / "model")
+  import transformers
+  tok = transformers.AutoTokenizer.from_pretrained(str(model))
+  cache = tmp_path / "cache"
+  cache.mkdir()
+  first = encode._tokenize_words(tok, ["pizza", "wine"], cache)
+  (path,) = cache.glob("wordpieces-*.json")
+  good = path.read_text()
+  seen = []
+  orig = absl_logging.warning
+  absl_logging.warning = lambda msg, *a: seen.append(msg % a)
+  try:
+    for bad in (good[: len(good) // 2], json.dumps({"pizza": [10 ** 9]})):
+      path.write_text(bad)
+      encode._MEMO.clear()
+      assert encode._tokenize_words(tok, ["pizza", "wine"], cache) == first
+      assert seen[-1].startswith(f"{path}: tokenizer cache unreadable") and json.loads(path.read_text()) == json.loads(good)
+  finally:
+    absl_logging.warning = orig

@@ -115,6 +115,22 @@ def _specials(tokenizer) -> tuple[list[int], list[int]]:
   return list(enc.ids[:first]), list(enc.ids[last:])
 
 
+def _read_cache(path: str, vocab_size: int) -> dict[str, list[int]]:
+  """The on-disk word -> subword ids cache, checked as input: a damaged or foreign one (truncated,
+  not JSON, ids outside the vocabulary) is a warning and is rebuilt, never trusted."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      disk = json.load(f)
+    if not isinstance(disk, dict) or not all(
+        isinstance(w, str) and isinstance(ids, list) and all(isinstance(i, int) and 0 <= i < vocab_size for i in ids)
+        for w, ids in disk.items()):
+      raise ValueError("not a map of words to subword ids of this tokenizer")
+    return disk
+  except (OSError, ValueError) as e:
+    logging.warning("%s: tokenizer cache unreadable (%s); rebuilding it", path, str(e)[:120])
+    return {}
+
+
 def _tokenize_words(tokenizer, words: Iterable[str], cache_dir: str | os.PathLike | None) -> dict[str, tuple[int, ...]]:
   """Subword ids of each distinct word (without specials), memoised per tokenizer and on disk."""
   memo = _MEMO.setdefault(tokenizer, {})
@@ -124,8 +140,7 @@ def _tokenize_words(tokenizer, words: Iterable[str], cache_dir: str | os.PathLik
   if cache_dir is not None:
     path = os.path.join(os.fspath(cache_dir), f"wordpieces-{tokenizer_fingerprint(tokenizer)}.json")
     if os.path.exists(path):
-      with open(path, encoding="utf-8") as f:
-        disk = json.load(f)
+      disk = _read_cache(path, len(_backend(tokenizer).get_vocab()))
       for w, ids in disk.items():
         memo.setdefault(w, tuple(ids))
   todo = sorted(wanted - memo.keys())

@@ -54,20 +54,13 @@ def _table(per_seed: Mapping[int, Mapping[str, float]], langs: Sequence[str]) ->
 def _seconds(workdir: pathlib.Path | None, model_id: str, seed: int) -> float | None:
   if workdir is None:
     return None
-  p = workdir_lib.run_folder(workdir, model_id, seed) / "timing.json"
-  try:
-    return float(json.loads(p.read_text())["seconds"])
-  except (OSError, ValueError, KeyError):
-    return None
+  return workdir_lib.read_seconds(workdir_lib.run_folder(workdir, model_id, seed))
 
 
 def _warmup_seconds(workdir: pathlib.Path | None, row: str, seed: int) -> float | None:
   if workdir is None:
     return None
-  try:
-    return float(json.loads((workdir_lib.warmup_folder(workdir, row, seed) / "timing.json").read_text())["seconds"])
-  except (OSError, ValueError, KeyError):
-    return None
+  return workdir_lib.read_seconds(workdir_lib.warmup_folder(workdir, row, seed))
 
 
 def _effect(workdir: pathlib.Path | None, row: str, seed: int) -> dict | None:
@@ -188,6 +181,10 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
   per_sentence = taskspec.get(task).predicates   # a sentence's predicates are resampled together
   groups = {l: ([s.origin for s in gold_test[l]] if per_sentence else None) for l in langs}
 
+  # format 1 workdirs saved no predictions; from format 2 on a missing file is named as missing
+  expects = (workdir_lib.saved_config(workdir) or {}).get("workdir_format", 1) >= 2
+  lost: list[str] = []
+
   def counts(row: plan_lib.Row) -> dict[str, np.ndarray] | None:
     per = {l: [] for l in langs}
     for seed in seeds:
@@ -195,6 +192,8 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
         folder = workdir_lib.run_folder(workdir, r.model_id, seed)
         saved = workdir_lib.read_predictions(folder)
         if saved is None:
+          if expects:
+            lost.append(str(folder / workdir_lib.PREDICTIONS))
           return None
         for l in r.eval_langs:
           if l not in gold_test:             # no test set in that language
@@ -204,7 +203,18 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
             raise InputError(f"the saved {l} test predictions were made against other gold data than "
                              "the files the config names now (changed data_dir or data files?)",
                              folder / workdir_lib.PREDICTIONS)
-          c = metrics.sentence_counts(task, gold_test[l], saved["splits"][split])
+          pred = saved["splits"].get(split)
+          if not isinstance(pred, list) or len(pred) != len(gold_test[l]):
+            raise InputError(f"the saved {l} test predictions hold "
+                             f"{len(pred) if isinstance(pred, list) else 'no'} sentences, the gold test set "
+                             f"{len(gold_test[l])}: the file is damaged; delete the run's result.json and run the "
+                             "same run.py command again to recompute it", folder / workdir_lib.PREDICTIONS)
+          try:
+            c = metrics.sentence_counts(task, gold_test[l], pred)
+          except ValueError as e:
+            raise InputError(f"the saved {l} test predictions do not fit the gold test set ({e}); delete the "
+                             "run's result.json and run the same run.py command again",
+                             folder / workdir_lib.PREDICTIONS) from None
           per[l].append(bootstrap.group_rows(c, groups[l]))
     return {l: np.stack(v) for l, v in per.items()}
 
@@ -214,6 +224,8 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
          "rows": {}, "missing": []}
   if base is None:
     out["missing"] = list(rows)
+    if lost:
+      out["missing_files"] = lost
     return out
   for name, row in rows.items():
     if name == baseline:
@@ -227,11 +239,20 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
     for k, v in bootstrap.seed_level(pairs).items():  # training noise included
       got[k].update({x: y for x, y in v.items() if x != "diff"})
     out["rows"][name] = got
+  if lost:
+    out["missing_files"] = lost
   return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Markdown.
+
+
+def _lost_lines(paired: Mapping[str, Any]) -> list[str]:
+  files = paired.get("missing_files", [])
+  return ([f"Missing predictions file{'s' if len(files) > 1 else ''} (the runs finished, the file is gone): "
+           + ", ".join(files) + ". Delete that run's result.json and run the same run.py command again to "
+           "recompute it."] if files else [])
 
 
 def _cell(mean: float, std: float | None) -> str:
@@ -353,6 +374,9 @@ def results_markdown(summary: Mapping[str, Any], split: str = "test") -> str:
     if paired.get("missing"):
       lines.append("")
       lines.append("No interval (no saved predictions): " + ", ".join(paired["missing"]))
+      lines += _lost_lines(paired)
+  elif split == "test" and paired and paired.get("missing_files"):
+    lines += [""] + _lost_lines(paired)
   elif split == "test" and paired and paired.get("missing"):
     lines += ["", "No paired intervals: the runs saved no predictions (a workdir made before runs were "
               "paired, format 1: its methods also drew different batches, so their differences mix "
