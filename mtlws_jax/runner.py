@@ -88,13 +88,25 @@ def warmup_params(bench: Bench, row: plan.Row, seed: int, workdir: pathlib.Path,
     bar = tqdm(total=cfg["epochs"], desc=f"warmup {row.name} seed {seed}", unit="epoch", leave=False,
                dynamic_ncols=True)
 
+  overshot = [False]   # did the last outer move go more than twice the inner steps' mean move?
+
   def on_epoch(z, m):
     losses = np.asarray(m["inner_loss"])
     writer.write(z, {"warmup_first_inner_loss": float(losses[:, 0].mean()),
                      "warmup_last_inner_loss": float(losses[:, -1].mean()),
                      "delta_norm": float(m["delta_norm"]), "update_norm": float(m["update_norm"])})
-    if not np.isfinite(losses).all():
-      raise FloatingPointError(f"warmup {row.name} epoch {z}: non-finite inner loss; lower warmup.beta")
+    # Which setting to blame for a non-finite value: the outer move (gamma) when it went far beyond
+    # the inner steps' mean displacement (an update over twice that mean, or non-finite from a
+    # finite one), else the inner SGD steps (beta), whose divergence the outer move only carries.
+    delta, update = float(m["delta_norm"]), float(m["update_norm"])
+    if not (np.isfinite(losses).all() and np.isfinite(update)):
+      if overshot[0] or (np.isfinite(delta) and not np.isfinite(update)):
+        raise FloatingPointError(
+            f"warmup {row.name} epoch {z}: the outer move made the shared parameters diverge (non-finite loss); "
+            f"lower warmup.gamma (the outer step, {cfg['gamma']:g} with outer={cfg['outer']})")
+      raise FloatingPointError(f"warmup {row.name} epoch {z}: the inner SGD steps diverged (non-finite loss); "
+                               f"lower warmup.beta (the inner rate, {cfg['beta']:g})")
+    overshot[0] = update > 2 * delta
     if bar is not None:
       bar.update(1)
 

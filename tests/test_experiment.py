@@ -317,3 +317,14 @@ def test_source_dev_cap_leaves_target_sets_whole(assets, tmp_path):
   assert len(full.source_dev) == 6 and [s.tokens for s in got.source_dev] == [s.tokens for s in full.source_dev[:2]]
   assert {l: len(v) for l, v in got.target_test.items()} == {"es": 6, "fr": 6}
   assert len(got.source_train) == len(full.source_train) == 16
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("warmup.gamma", 1e12, r"warmup mtl_ws epoch 2: the outer move made the shared parameters diverge .*lower "
+                           r"warmup.gamma \(the outer step, 1e\+12 with outer=sgd\)"),
+    ("warmup.beta", 1e9, r"warmup mtl_ws epoch 2: the inner SGD steps diverged .*lower warmup.beta \(the inner rate, 1e\+09\)"),
+])
+def test_a_non_finite_warmup_names_the_setting_that_caused_it(assets, tmp_path, field, value, message):
+  """Issue 26, class 2: a diverging warmup blames gamma or beta, whichever made it diverge."""
+  with pytest.raises(FloatingPointError, match=message):
+    experiment.run(T.tiny_config(*assets, method="mtl_ws", **{field: value}), tmp_path / "w", out=io.StringIO())
