@@ -107,6 +107,11 @@ def choose(workdir: pathlib.Path, lang: str | None, criterion: str = "auto",
   runs = saved.finished_runs(workdir) if runs is None else runs
   if not runs:
     raise InputError("no finished run in this workdir (no runs/*/seed*/result.json)", workdir)
+  among = "runs"
+  if lang not in (None, "en"):   # a run trained for other target languages only (TO-es, BILINGUAL-es for nl)
+    fits = [r for r in runs if _trained_for(r[2], lang)]   # is not a model for this one
+    if fits and len(fits) < len(runs):
+      runs, among = fits, f"runs trained for {lang} or for no target language"
   scored = read_scores(workdir).get("scores", {})
   cand = [(scored[m][str(s)][lang], m, s) for m, s, _ in runs
           if lang is not None and lang in scored.get(m, {}).get(str(s), {})]
@@ -115,12 +120,19 @@ def choose(workdir: pathlib.Path, lang: str | None, criterion: str = "auto",
                      "mtlws_jax.eval.select on it first (or use --select=english_dev)", workdir)
   if cand and criterion != "english_dev":
     f1, m, s = max(cand, key=lambda c: (c[0], -c[2]))
-    return m, s, f"the best {lang} translated dev F1 ({f1:.2f}) of {len(cand)} scored runs"
+    return m, s, f"the best {lang} translated dev F1 ({f1:.2f}) of {len(cand)} scored {among}"
   m, s, r = max(runs, key=lambda r: (r[2]["english_dev"], -r[1]))
-  why = f"the best English dev F1 ({100 * r['english_dev']:.2f}) of {len(runs)} runs"
+  why = f"the best English dev F1 ({100 * r['english_dev']:.2f}) of {len(runs)} {among}"
   if criterion == "auto" and lang not in (None, "en"):
     why += f" (no translated {lang} dev scores in this workdir)"
   return m, s, why
+
+
+def _trained_for(result: Mapping[str, Any], lang: str) -> bool:
+  """True when a run's translated training data (and warmup) includes `lang` or no target language."""
+  targets = {s.split(":")[0] for s in result.get("train_sets", []) if s.endswith(":translated")}
+  targets |= set(result.get("warmup_langs", []))
+  return not targets or lang in targets
 
 
 def compare(workdir: pathlib.Path, langs: Sequence[str], *, rows: Sequence[str] = ()) -> dict:
