@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mtlws_jax.models.encoder import EncoderConfig
-from mtlws_jax.models.tagger import (Tagger, init_head_params, merge_tagger, predict, split_tagger,
+from mtlws_jax.models.tagger import (Tagger, init_head_params, merge_tagger, split_tagger,
                                      tagger_params, token_cross_entropy)
 
 CONFIG = EncoderConfig(model_type="xlm-roberta", vocab_size=300, hidden_size=32, num_hidden_layers=2,
@@ -114,10 +114,13 @@ def test_gradients_reach_every_parameter(srl):
       assert np.abs(g).max() > 0, name
 
 
-def test_predict_is_argmax(srl):
+def test_the_eval_step_predicts_the_argmax(srl):
+  """The one prediction step (train/steps.make_eval_step, used by selection, predict and the report)."""
+  from mtlws_jax.train import steps
   _, _, params, apply_jit, apply_fn = srl
-  batch = _batch()
-  pred = predict(apply_fn, params, batch)
+  batch = dict(_batch())
+  batch["labels"] = np.zeros(batch["input_ids"].shape, np.int32)
+  pred = np.asarray(steps.make_eval_step(apply_fn)(params, batch)["pred_ids"])
   assert pred.dtype == np.int32 and pred.shape == (2, 6)
   np.testing.assert_array_equal(pred, np.argmax(apply_jit(params, batch), -1))
 

@@ -11,13 +11,11 @@ parameters can be jitted, donated, vmapped and stacked across languages.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Mapping
 
 from flax import nnx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from mtlws_jax.models.encoder import EncoderConfig, make_encoder
@@ -140,18 +138,8 @@ def token_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return jnp.sum(jnp.where(mask, losses, 0.0)) / jnp.maximum(count, 1)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _argmax(apply_fn: ApplyFn, params: Params, batch: Mapping[str, Any]) -> jax.Array:
-  return jnp.argmax(apply_fn(params, batch), axis=-1).astype(jnp.int32)
-
-
 # Keys the model reads; the rest of a batch (labels, word_ids, example_ids) is bookkeeping that
 # would only trigger recompiles or host->device copies.
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "predicate_ids", "pos_ids", "segment_ids",
                 "position_ids")
 
-
-def predict(apply_fn: ApplyFn, params: Params, batch: Mapping[str, Any]) -> np.ndarray:
-  """Argmax tag id at every position [B, S] (no dropout); merge_predictions picks the words."""
-  inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
-  return np.asarray(_argmax(apply_fn, params, inputs))
