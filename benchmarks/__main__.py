@@ -204,22 +204,13 @@ def machine() -> dict:
 
 
 def _write(out: pathlib.Path, report: dict) -> None:
-  """The report, atomically (a temporary file, then a rename) when `out` is or will be a regular
-  file; a device or pipe (/dev/stdout, /dev/full) is written as it is. A failure names the path."""
+  """The report, whole or not at all (textfile.write_text: a temporary file, then a rename; a
+  device such as /dev/full in place); a failure names the path."""
+  from mtlws_jax.data import textfile
   from mtlws_jax.errors import InputError
-  text = json.dumps(report, indent=2) + "\n"
-  special = out.exists() and not out.is_file()
-  tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
   try:
-    if special:
-      with open(out, "w", encoding="utf-8") as f:
-        f.write(text)
-    else:
-      tmp.write_text(text, encoding="utf-8")
-      os.replace(tmp, out)
+    textfile.write_text(out, json.dumps(report, indent=2) + "\n")
   except OSError as e:
-    if not special:
-      tmp.unlink(missing_ok=True)
     raise InputError(f"cannot write the report: {e.strerror}", out) from None
 
 

@@ -93,7 +93,6 @@ def available_memory() -> tuple[int, str]:
 
 def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
   """Trains and evaluates every (row, run, seed); writes and returns the results."""
-  from mtlws_jax.eval import report
   distributed.maybe_initialize(config)  # before anything touches a device
   main = distributed.is_main_process()
   out = (out or sys.stdout) if main else io.StringIO()  # one process prints
@@ -101,69 +100,73 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
   config, rows, data = prepare(config, workdir)
   # one run.py per workdir: a second is refused naming the first (the lock dies with its process)
   with (workdir_lib.hold(workdir) if main else contextlib.nullcontext()):
-    bench = Bench(config, data, workdir)
-    if not bench.source_train.features:
-      raise InputError("the English training set is empty after encoding", data.files["source_train"])
-    for l, enc in bench.translated.items():
-      if not enc.features:
-        raise InputError(f"the translated {l} training set is empty after encoding", data.files["translated"][l])
-    if main:
-      workdir.mkdir(parents=True, exist_ok=True)
-      workdir_lib.write_config(config, workdir)
-      saved.write_labels(workdir, data.task, data.scheme, data.tags, data.pos, bench.folder)
-    where = ("one device" if bench.mesh is None else
-             f"{'FSDP' if bench.fsdp else 'data parallel'} over {bench.mesh.size} devices"
-             + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""))
-    print(f"model: {bench.folder} ({bench.found}); task {config.task}; "
-          f"{len(data.source_train)} English training sentences; targets {', '.join(config.target_langs)}; "
-          f"{where}", file=out)
-    for line in bench.notes:
-      print(line, file=out)
-    for lang, path in data.untested.items():
-      print(f"note: no {lang} test set ({path} does not exist): the runs train and are saved, nothing is "
-            f"scored in {lang}", file=out)
+    return _train_and_report(config, rows, data, workdir, main=main, out=out)
 
-    at_once = check_models_at_once(config, bench, out)
-    results: dict[str, dict[int, dict]] = {}
-    for seed in config.seeds:
-      pending = []
-      for row in rows.values():
-        for r in row.runs:
-          folder = workdir_lib.run_folder(workdir, r.model_id, seed)
-          try:
-            done = workdir_lib.read_result(folder)
-          except InputError as e:  # a half-written result: the run's checkpoints give it back
-            print(f"warning: {e}; recomputing that run from its checkpoints", file=out, flush=True)
-            done = None
-          if done is not None:
-            results.setdefault(r.model_id, {})[seed] = done
-          else:
-            pending.append((row, r))
-      warm: dict[str, Any] = {}
 
-      def start(row, r):
-        if not r.warmup:
-          return bench.initial_params(seed)
-        if row.name not in warm:
-          warm[row.name] = runner.warmup_params(bench, row, seed, workdir, config.progress)
-        return loop.copy_tree(warm[row.name])
+def _train_and_report(config, rows, data, workdir: pathlib.Path, *, main: bool, out) -> dict:
+  """Every (row, run, seed) not finished yet, then the results table (under the workdir's lock)."""
+  from mtlws_jax.eval import report
+  bench = Bench(config, data, workdir)
+  if not bench.source_train.features:
+    raise InputError("the English training set is empty after encoding", data.files["source_train"])
+  for l, enc in bench.translated.items():
+    if not enc.features:
+      raise InputError(f"the translated {l} training set is empty after encoding", data.files["translated"][l])
+  if main:   # hold() made the folder
+    workdir_lib.write_config(config, workdir)
+    saved.write_labels(workdir, data.task, data.scheme, data.tags, data.pos, bench.folder)
+  where = ("one device" if bench.mesh is None else
+           f"{'FSDP' if bench.fsdp else 'data parallel'} over {bench.mesh.size} devices"
+           + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""))
+  print(f"model: {bench.folder} ({bench.found}); task {config.task}; "
+        f"{len(data.source_train)} English training sentences; targets {', '.join(config.target_langs)}; "
+        f"{where}", file=out)
+  for line in bench.notes:
+    print(line, file=out)
+  for lang, path in data.untested.items():
+    print(f"note: no {lang} test set ({path} does not exist): the runs train and are saved, nothing is "
+          f"scored in {lang}", file=out)
 
-      for group in _groups(pending, at_once):
-        if len(group) == 1:
-          row, r = group[0]
-          got = [runner.train_run(bench, row, r, seed, start(row, r), workdir_lib.run_folder(workdir, r.model_id, seed),
-                                  config.progress)]
+  at_once = check_models_at_once(config, bench, out)
+  results: dict[str, dict[int, dict]] = {}
+  for seed in config.seeds:
+    pending = []
+    for row in rows.values():
+      for r in row.runs:
+        folder = workdir_lib.run_folder(workdir, r.model_id, seed)
+        try:
+          done = workdir_lib.read_result(folder)
+        except InputError as e:  # a half-written result: the run's checkpoints give it back
+          print(f"warning: {e}; recomputing that run from its checkpoints", file=out, flush=True)
+          done = None
+        if done is not None:
+          results.setdefault(r.model_id, {})[seed] = done
         else:
-          got = runner.train_runs(bench, [(row, r, start(row, r)) for row, r in group], seed, workdir, config.progress)
-        for res in got:
-          results.setdefault(res["model_id"], {})[seed] = res
-          print(runner.describe(res), file=out, flush=True)
-      bench.forget(seed)
+          pending.append((row, r))
+    warm: dict[str, Any] = {}
 
-    summary = report.summarize(config, rows, results, workdir, gold_test=data.target_test)
-    table = report.results_markdown(summary)
-    if main:
-      report.write(workdir, summary, table)
-    print(table, file=out)
-    return summary
+    def start(row, r):
+      if not r.warmup:
+        return bench.initial_params(seed)
+      if row.name not in warm:
+        warm[row.name] = runner.warmup_params(bench, row, seed, workdir, config.progress)
+      return loop.copy_tree(warm[row.name])
 
+    for group in _groups(pending, at_once):
+      if len(group) == 1:
+        row, r = group[0]
+        got = [runner.train_run(bench, row, r, seed, start(row, r), workdir_lib.run_folder(workdir, r.model_id, seed),
+                                config.progress)]
+      else:
+        got = runner.train_runs(bench, [(row, r, start(row, r)) for row, r in group], seed, workdir, config.progress)
+      for res in got:
+        results.setdefault(res["model_id"], {})[seed] = res
+        print(runner.describe(res), file=out, flush=True)
+    bench.forget(seed)
+
+  summary = report.summarize(config, rows, results, workdir, gold_test=data.target_test)
+  table = report.results_markdown(summary)
+  if main:
+    report.write(workdir, summary, table)
+  print(table, file=out)
+  return summary

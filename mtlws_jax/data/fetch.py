@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import http.client
 import json
 import os
@@ -29,7 +28,7 @@ import urllib.parse
 import urllib.request
 from typing import Iterable, Sequence
 
-from mtlws_jax.data import corpora
+from mtlws_jax.data import corpora, textfile
 from mtlws_jax.errors import InputError
 
 MANIFEST = pathlib.Path(__file__).with_name("sources.json")
@@ -85,14 +84,6 @@ def base_url() -> str:
 
 def missing(files: Iterable[File], root: pathlib.Path) -> list[File]:
   return [f for f in files if not (root / f.path).is_file()]
-
-
-def _sha256(path: pathlib.Path) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as fh:
-    for block in iter(lambda: fh.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()
 
 
 def _open(url: str, start: int, timeout: float):
@@ -153,7 +144,7 @@ def _download(f: File, root: pathlib.Path, base: str, bar, bar_base: int, timeou
   got = part.stat().st_size
   if got < f.size:
     raise _Cut(f"{url}: got {got} of {f.size} bytes; run again to resume the transfer")
-  digest = _sha256(part)
+  digest = textfile.sha256(part)
   if digest != f.sha256:
     part.unlink()
     raise InputError(f"{url}: sha256 {digest} differs from the pinned {f.sha256}; the download was "

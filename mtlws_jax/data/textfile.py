@@ -144,6 +144,16 @@ def has_whitespace(text: str) -> bool:
   return _WHITESPACE.search(text) is not None
 
 
+def sha256(path: str | os.PathLike) -> str:
+  """Hex sha256 of a file's bytes, read in blocks (a 470 MB checkpoint never sits in memory)."""
+  import hashlib
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 22), b""):
+      h.update(block)
+  return h.hexdigest()
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
   """UTF-8, LF line ends whatever the platform (so files compare byte for byte), whole or not at
   all: a regular file is written beside itself as .NAME.PID.tmp and renamed (a full disk leaves no

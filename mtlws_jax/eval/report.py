@@ -170,13 +170,33 @@ def summarize(config, rows: Mapping[str, plan_lib.Row], results: Mapping[str, Ma
   return out
 
 
+def test_counts(task: str, saved: Mapping[str, Any], folder: pathlib.Path, lang: str, gold: Sequence) -> np.ndarray:
+  """Per-sentence (correct, gold, predicted) counts of a run's saved `lang` test predictions,
+  checked against the gold set they must have been made on (the report and eval.select)."""
+  from mtlws_jax.eval import metrics
+  split, path = f"test:{lang}", folder / workdir_lib.PREDICTIONS
+  if saved["gold_digest"].get(split) != workdir_lib.gold_digest(gold):
+    raise InputError(f"the saved {lang} test predictions were made against other gold data than "
+                     "the files the config names now (changed data_dir or data files?)", path)
+  pred = saved["splits"].get(split)
+  if not isinstance(pred, list) or len(pred) != len(gold):
+    raise InputError(f"the saved {lang} test predictions hold {len(pred) if isinstance(pred, list) else 'no'} "
+                     f"sentences, the gold test set {len(gold)}: the file is damaged; delete the run's result.json "
+                     "and run the same run.py command again to recompute it", path)
+  try:
+    return metrics.sentence_counts(task, gold, pred)
+  except ValueError as e:
+    raise InputError(f"the saved {lang} test predictions do not fit the gold test set ({e}); delete the "
+                     "run's result.json and run the same run.py command again", path) from None
+
+
 def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathlib.Path, seeds: Sequence[int],
                      gold_test: Mapping[str, Sequence], baseline: str = BASELINE) -> dict:
   """{"baseline", "n_resamples", "rows": {row: {lang|avg: {diff, low, high, excludes_zero}}}, "missing"}.
 
   Rows whose runs saved no predictions (format-1 workdirs) are listed under "missing".
   """
-  from mtlws_jax.eval import bootstrap, metrics
+  from mtlws_jax.eval import bootstrap
   langs = list(gold_test)
   per_sentence = taskspec.get(task).predicates   # a sentence's predicates are resampled together
   groups = {l: ([s.origin for s in gold_test[l]] if per_sentence else None) for l in langs}
@@ -198,23 +218,7 @@ def paired_intervals(task: str, rows: Mapping[str, plan_lib.Row], workdir: pathl
         for l in r.eval_langs:
           if l not in gold_test:             # no test set in that language
             continue
-          split = f"test:{l}"
-          if saved["gold_digest"].get(split) != workdir_lib.gold_digest(gold_test[l]):
-            raise InputError(f"the saved {l} test predictions were made against other gold data than "
-                             "the files the config names now (changed data_dir or data files?)",
-                             folder / workdir_lib.PREDICTIONS)
-          pred = saved["splits"].get(split)
-          if not isinstance(pred, list) or len(pred) != len(gold_test[l]):
-            raise InputError(f"the saved {l} test predictions hold "
-                             f"{len(pred) if isinstance(pred, list) else 'no'} sentences, the gold test set "
-                             f"{len(gold_test[l])}: the file is damaged; delete the run's result.json and run the "
-                             "same run.py command again to recompute it", folder / workdir_lib.PREDICTIONS)
-          try:
-            c = metrics.sentence_counts(task, gold_test[l], pred)
-          except ValueError as e:
-            raise InputError(f"the saved {l} test predictions do not fit the gold test set ({e}); delete the "
-                             "run's result.json and run the same run.py command again",
-                             folder / workdir_lib.PREDICTIONS) from None
+          c = test_counts(task, saved, folder, l, gold_test[l])
           per[l].append(bootstrap.group_rows(c, groups[l]))
     return {l: np.stack(v) for l, v in per.items()}
 

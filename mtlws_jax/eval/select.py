@@ -94,7 +94,8 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
 
 
 def choose(workdir: pathlib.Path, lang: str | None, criterion: str = "auto",
-           runs: Sequence[tuple[str, int, dict]] | None = None) -> tuple[str, int, str]:
+           runs: Sequence[tuple[str, int, dict]] | None = None,
+           scored: Mapping[str, Any] | None = None) -> tuple[str, int, str]:
   """(model id, seed, why) of the run to use for `lang`.
 
   english_dev: the best English dev F1 (the paper's). translated_dev: the best F1 on `lang`'s
@@ -112,7 +113,7 @@ def choose(workdir: pathlib.Path, lang: str | None, criterion: str = "auto",
     fits = [r for r in runs if _trained_for(r[2], lang)]   # is not a model for this one
     if fits and len(fits) < len(runs):
       runs, among = fits, f"runs trained for {lang} or for no target language"
-  scored = read_scores(workdir).get("scores", {})
+  scored = read_scores(workdir).get("scores", {}) if scored is None else scored
   cand = [(scored[m][str(s)][lang], m, s) for m, s, _ in runs
           if lang is not None and lang in scored.get(m, {}).get(str(s), {})]
   if criterion == "translated_dev" and not cand:
@@ -139,8 +140,7 @@ def compare(workdir: pathlib.Path, langs: Sequence[str], *, rows: Sequence[str] 
   """Per language and seed, the English-dev pick and the translated-dev pick among the runs scored
   in both, their test F1, and the difference (translated-dev pick minus English-dev pick)."""
   from mtlws_jax import saved
-  from mtlws_jax.data import tasks
-  from mtlws_jax.eval import bootstrap, metrics
+  from mtlws_jax.eval import bootstrap, report
   workdir = pathlib.Path(workdir)
   config = workdir_lib.saved_config(workdir) or {}
   task = config.get("task")
@@ -156,8 +156,8 @@ def compare(workdir: pathlib.Path, langs: Sequence[str], *, rows: Sequence[str] 
     picks, counts_en, counts_td = [], [], []
     gold = None
     for s in seeds:
-      en_m, _, _ = choose(workdir, lang, "english_dev", by_seed[s])
-      td_m, _, _ = choose(workdir, lang, "translated_dev", by_seed[s])
+      en_m, _, _ = choose(workdir, lang, "english_dev", by_seed[s], scored)
+      td_m, _, _ = choose(workdir, lang, "translated_dev", by_seed[s], scored)
       res = {m: r for m, _, r in by_seed[s]}
       picks.append({"seed": s, "english_dev": en_m, "translated_dev": td_m,
                     "test_f1": {"english_dev": 100 * res[en_m]["target_test"][lang]["f1"],
@@ -167,14 +167,12 @@ def compare(workdir: pathlib.Path, langs: Sequence[str], *, rows: Sequence[str] 
         gold = _gold_test(config, lang)
       c = []
       for m in (en_m, td_m):
-        saved_preds = workdir_lib.read_predictions(workdir_lib.run_folder(workdir, m, s))
-        if saved_preds is None or f"test:{lang}" not in saved_preds["splits"]:
-          raise InputError(f"run {m} seed {s} saved no {lang} test predictions",
-                           workdir_lib.run_folder(workdir, m, s))
-        if saved_preds["gold_digest"].get(f"test:{lang}") != workdir_lib.gold_digest(gold):
-          raise InputError(f"the saved {lang} test predictions of {m} seed {s} were made against other gold "
-                           "data than the files the config names now", workdir_lib.run_folder(workdir, m, s))
-        c.append(metrics.sentence_counts(task, gold, saved_preds["splits"][f"test:{lang}"]))
+        folder = workdir_lib.run_folder(workdir, m, s)
+        saved_preds = workdir_lib.read_predictions(folder)
+        if saved_preds is None:
+          raise InputError(f"run {m} seed {s} finished but its predictions file is missing",
+                           folder / workdir_lib.PREDICTIONS)
+        c.append(report.test_counts(task, saved_preds, folder, lang, gold))
       counts_en.append(c[0])
       counts_td.append(c[1])
     entry: dict[str, Any] = {"seeds": seeds, "picks": picks}

@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import hashlib
 import json
 import os
 import pathlib
@@ -59,6 +58,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mtlws_jax.data import textfile
 from mtlws_jax.errors import InputError, main_guard, argument_parser
 
 MAGIC = b"E5S1"
@@ -429,14 +429,6 @@ def hf_config(e5: E5File) -> dict:
   }
 
 
-def _sha256(path: pathlib.Path) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 22), b""):
-      h.update(block)
-  return h.hexdigest()
-
-
 FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
@@ -452,7 +444,7 @@ def is_converted(out_dir: str | os.PathLike, bin_path: str | os.PathLike | None 
     return False
   if any(not (out / f).is_file() or (out / f).stat().st_size != meta["files"].get(f) for f in FILES):
     return False
-  return meta.get("source_sha256") == _sha256(src)
+  return meta.get("source_sha256") == textfile.sha256(src)
 
 
 def convert(bin_path: str | os.PathLike | None = None, out_dir: str | os.PathLike = "e5-small", *,
@@ -486,7 +478,7 @@ def convert(bin_path: str | os.PathLike | None = None, out_dir: str | os.PathLik
     build_tokenizer(e5, normalizer=normalizer).save_pretrained(str(tmp))
     meta = {
         "stands_in_for": STANDS_IN_FOR, "source": str(src), "source_bytes": src.stat().st_size,
-        "source_sha256": _sha256(src), "converter_version": CONVERTER_VERSION, "normalizer": normalizer,
+        "source_sha256": textfile.sha256(src), "converter_version": CONVERTER_VERSION, "normalizer": normalizer,
         "files": {f: (tmp / f).stat().st_size for f in FILES},
         "note": "Q4_0 weights dequantized to float32; pieces 250002..250036 of the embedding are unused.",
     }
