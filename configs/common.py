@@ -274,6 +274,24 @@ STUDY_VARIANTS = {
 }
 
 
+def laptop(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The minutes-long recipe of the demo and the own-data example: e5-small's first 2 layers (the
+  tiny random encoder when the `offline` extra is missing), word embeddings frozen, batch 8, a
+  warmup of Z=4 x K=5 inner steps moving all the way to the languages' mean (gamma=1)."""
+  c.model.name = "e5-small"
+  c.model.fallback = "tiny"
+  c.model.num_layers = 2
+  c.train.freeze = "word_embeddings"
+  c.train.batch_size = 8
+  c.warmup.epochs = 4
+  c.warmup.steps = 5
+  c.warmup.gamma = 1.0
+  c.warmup.beta = 1e-3
+  c.warmup.strategy = "loop"
+  c.warmup.measure_loss = False
+  return c
+
+
 def cpu_study(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The warmup study's CPU budget (configs/study_*_cpu.py): all 12 e5-small layers, 3 paired seeds.
 

@@ -28,16 +28,11 @@ from configs import common
 
 
 def get_config():
-  c = common.absa(common.base_config())
+  c = common.laptop(common.absa(common.base_config()))
   c.task = "absa"
   c.target_langs = ("es", "fr", "nl", "ru")
   c.seeds = (0,)
-  c.model.name = "e5-small"
-  c.model.fallback = "tiny"
-  c.model.num_layers = 2
-  c.train.freeze = "word_embeddings"
   c.train.learning_rate = 2e-4
-  c.train.batch_size = 8
   c.train.eval_batch_size = 50
   c.train.max_steps = 100
   c.selection.eval_every = 25
@@ -45,12 +40,6 @@ def get_config():
   c.selection.curve_every = 0      # no extra dev evaluations (models score 0 before step 50)
   c.data.max_eval_sentences = 100
   c.data.pad_multiple = 64         # two batch shapes (64, 128 subwords): few compiles
-  c.warmup.epochs = 4
-  c.warmup.steps = 5
-  c.warmup.gamma = 1.0
-  c.warmup.beta = 1e-3
-  c.warmup.strategy = "loop"
-  c.warmup.measure_loss = False
   c.showcase = True                # after the table: the best model tags test sentences, is exported
   # translated dev sets (bash results/translated_dev/make.sh: es, fr by Apertium): a model per language
   c.translated_dev = "results/translated_dev/translated/absa/en2{lang}.dev.txt"

@@ -21,7 +21,7 @@ from configs import common
 
 
 def get_config():
-  c = common.ner(common.base_config())
+  c = common.laptop(common.ner(common.base_config()))
   c.task = "ner"
   c.data_dir = "examples/own_data"
   c.data.gold = "{lang}.{split}.conll"
@@ -32,24 +32,11 @@ def get_config():
   c.method = "zero_shot,mtl,mtl_ws"
   c.seeds = (0, 1, 2)
   c.selection.score_target_dev = False   # no target dev set: selection is on English dev
-  c.model.name = "e5-small"
-  c.model.fallback = "tiny"
-  c.model.num_layers = 2
-  c.train.freeze = "word_embeddings"
   c.train.learning_rate = 3e-4
   c.train.head_lr_scale = 10.0
-  c.train.batch_size = 8
   c.train.max_steps = 60
   c.selection.eval_every = 20
   c.selection.eval_after = 20
-  c.data.max_length = 128
-  c.data.stride = 32
-  c.warmup.epochs = 4
-  c.warmup.steps = 5
-  c.warmup.gamma = 1.0
-  c.warmup.beta = 1e-3
-  c.warmup.strategy = "loop"
-  c.warmup.measure_loss = False
   c.log_every = 20
   c.checkpoint_every = 60
   c.progress = False
