@@ -17,7 +17,6 @@ Timings depend on the machine's load: the load average is recorded at the start 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import json

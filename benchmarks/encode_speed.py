@@ -14,6 +14,7 @@ import argparse
 import json
 import time
 
+from mtlws_jax.data import batching
 from mtlws_jax.data import conll, encode, vocab
 
 
@@ -50,7 +51,7 @@ def main() -> None:
   encode.encode(sents, tok, tag_to_id, max_length=args.max_length, stride=args.stride)
   warm = time.perf_counter() - t0
   t0 = time.perf_counter()
-  n_batches = sum(1 for _ in encode.batches(feats, 32, shuffle=True, rng=0))
+  n_batches = sum(1 for _ in batching.batches(feats, 32, shuffle=True, rng=0))
   t_batches = time.perf_counter() - t0
 
   few = sents[:args.naive]

@@ -55,10 +55,10 @@ def _batches(feats, args, seed):
 
 
 def _f1(dev, tags, dev_feats, predict) -> tuple[float, int]:
-  from mtlws_jax.data import encode
+  from mtlws_jax.data import batching
   from mtlws_jax.eval import metrics
-  bs = list(encode.batches(dev_feats, 64, shuffle=False, pad_multiple=8))
-  ids = encode.merge_predictions(bs, [predict(b) for b in bs], len(dev))
+  bs = list(batching.batches(dev_feats, 64, shuffle=False, pad_multiple=8))
+  ids = batching.merge_predictions(bs, [predict(b) for b in bs], len(dev))
   pred = [[tags[i] for i in row] for row in ids]
   got = metrics.span_prf([s.tags for s in dev], pred)
   return 100 * got["f1"], got["n_pred"]
@@ -67,10 +67,9 @@ def _f1(dev, tags, dev_feats, predict) -> tuple[float, int]:
 def run_jax(args, seed: int) -> dict:
   import jax
   import numpy as np
-  import optax
-  from mtlws_jax.bench import frozen
+  from mtlws_jax.train.optim import frozen
   from mtlws_jax.models import checkpoints
-  from mtlws_jax.models.tagger import MODEL_INPUTS, split_tagger
+  from mtlws_jax.models.tagger import split_tagger
   from mtlws_jax.train import optim, steps
   train, dev, tags, train_f, dev_f, _ = _data(args)
   model, _ = checkpoints.load_pretrained(args.model, num_tags=len(tags), dropout=0.1, seed=seed)

@@ -30,7 +30,7 @@ def one(shape: str, n: int, args) -> dict:
   import jax.numpy as jnp
   import numpy as np
   from flax import nnx
-  from mtlws_jax.bench import frozen
+  from mtlws_jax.train.optim import frozen
   from mtlws_jax.models import checkpoints
   from mtlws_jax.models.encoder import EncoderConfig
   from mtlws_jax.models.tagger import Tagger, split_tagger

@@ -53,7 +53,7 @@ def breakdown(args) -> dict:
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from mtlws_jax.bench import frozen
+  from mtlws_jax.train.optim import frozen
   from mtlws_jax.models import checkpoints
   from mtlws_jax.models.tagger import split_tagger, token_cross_entropy
   from mtlws_jax.train import optim, steps

@@ -130,8 +130,13 @@ def _model_dir(args) -> str:
 def run_jax(args, task: str, variant: str) -> dict:
   import jax
   import numpy as np
-  from mtlws_jax.bench import frozen
   from mtlws_jax.data import encode
+  try:   # this checkout's homes; a checkout from before issue 25 (--code) has the older ones
+    from mtlws_jax.data import batching
+    from mtlws_jax.train.optim import frozen
+  except ImportError:
+    batching = encode
+    from mtlws_jax.bench import frozen
   from mtlws_jax.models import checkpoints
   from mtlws_jax.models.tagger import split_tagger
   from mtlws_jax.train import optim, steps
@@ -148,7 +153,7 @@ def run_jax(args, task: str, variant: str) -> dict:
   if multiple:
     args.pad_multiple = int(multiple)
   pack = {"pack_length": pack_length} if pack_length else {}  # the code before packing has no such argument
-  batches = [encode.collate([feats[i] for i in d], pad_multiple=args.pad_multiple or c.data.pad_multiple, **pack)
+  batches = [batching.collate([feats[i] for i in d], pad_multiple=args.pad_multiple or c.data.pad_multiple, **pack)
              for d in draws]
   model, _ = checkpoints.load_pretrained(model_dir, num_tags=len(tags), dropout=c.model.dropout, seed=0)
   _, params, apply_fn = split_tagger(model)

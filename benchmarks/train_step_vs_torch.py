@@ -78,7 +78,7 @@ def run_jax(args) -> dict:
   del model
   opt = optax.adam(args.lr)
   if args.freeze_embeddings:  # the word-embedding table gets no gradient and no Adam state
-    from mtlws_jax.bench import frozen
+    from mtlws_jax.train.optim import frozen
     apply_fn, opt = frozen(apply_fn, opt, params, "word_embeddings")
   opt_state = opt.init(params)
 

@@ -176,3 +176,32 @@ def describe() -> dict[str, Any]:
 def is_main_process() -> bool:
   """Process 0 writes files (results, tables, checkpoints metadata); the others only compute."""
   return jax.process_index() == 0
+
+
+def host_copy(tree):
+  """A host copy that survives donation of the device buffers it was read from.
+
+  Arrays split over several processes are gathered first (every process must call this).
+  """
+  import numpy as np
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    tree = jax.tree.map(lambda x: multihost_utils.process_allgather(x, tiled=True)
+                        if isinstance(x, jax.Array) and not x.is_fully_addressable else x, tree)
+  return jax.tree.map(lambda x: np.array(x, copy=True), tree)
+
+
+def barrier(name: str) -> None:
+  """Every process waits here for the others (no-op on one process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(f"mtlws_jax:{name}")
+
+
+def main_first(fn, name: str):
+  """fn() on process 0, then on the others once it is done (files on a shared filesystem)."""
+  if jax.process_count() == 1:
+    return fn()
+  out = fn() if is_main_process() else None
+  barrier(name)
+  return out if is_main_process() else fn()

@@ -3,7 +3,8 @@
 `run(config, workdir)` is what `run.py` calls. Everything that can be wrong with the input (an
 unknown method or language, missing files, a translated set with other labels, an empty
 training set, a workdir that belongs to another config) is checked before the first step.
-Data flows one way: plan (mtlws_jax.plan) -> runs (mtlws_jax.runner, on a shared Bench) ->
+Data flows one way: plan (mtlws_jax.plan) -> runs (mtlws_jax.runner, sharing the backbone, the encoded sets
+and the compiled steps built here once) ->
 saved results and predictions (mtlws_jax.workdir) -> report (mtlws_jax.eval.report).
 
 Runs of a seed are paired (common random numbers, mtlws_jax.runner); a killed experiment
@@ -22,11 +23,12 @@ from typing import Any
 
 import jax
 
-from mtlws_jax import distributed, plan, runner, saved, workdir as workdir_lib
-from mtlws_jax.bench import Bench, frozen  # noqa: F401 (frozen: part of the public API)
+from mtlws_jax import distributed, plan, runfolder, runner, workdir as workdir_lib
 from mtlws_jax.data import tasks
+from mtlws_jax.data.encoded import EncodedSets
 from mtlws_jax.errors import InputError
-from mtlws_jax.train import loop
+from mtlws_jax.models.backbone import Backbone
+from mtlws_jax.train.compiled import CompiledSteps
 
 normalize, check_config = plan.normalize, plan.check_config
 
@@ -58,17 +60,18 @@ def _groups(pending, at_once: int) -> list[list]:
   return [items[i:i + at_once] for items in by_setting.values() for i in range(0, len(items), at_once)]
 
 
-def check_models_at_once(config, bench, out) -> int:
+def check_models_at_once(config, backbone: Backbone, out) -> int:
   """train.models_at_once, refused before training when that many copies cannot fit."""
   n = int(config.train.get("models_at_once", 1) or 1)
   if n < 1:
     raise InputError(f"config.train.models_at_once must be >= 1, got {n}")
   if n == 1:
     return 1
-  need = n * bench.model_bytes()
+  one = backbone.model_bytes(config.train.freeze)
+  need = n * one
   have, where = available_memory()
   if have and need > 0.9 * have:
-    fit = max(1, int(0.9 * have // bench.model_bytes()))
+    fit = max(1, int(0.9 * have // one))
     raise InputError(f"train.models_at_once={n} needs about {need / 2**30:.1f} GiB for parameters, gradients "
                      f"and Adam moments alone, but {where} has {have / 2**30:.1f} GiB free: at most {fit} will "
                      "fit (fewer with activations)")
@@ -105,37 +108,41 @@ def run(config, workdir: str | os.PathLike, *, out=None) -> dict:
 
 def _train_and_report(config, rows, data, workdir: pathlib.Path, *, main: bool, out) -> dict:
   """Every (row, run, seed) not finished yet, then the results table (under the workdir's lock)."""
-  from mtlws_jax.eval import report
-  bench = Bench(config, data, workdir)
-  if not bench.source_train.features:
+  from mtlws_jax.eval import report, tables
+  # the experiment's few values, each built once by the package that owns it
+  backbone = Backbone.load(config, data, workdir)
+  steps = CompiledSteps(config, backbone.apply_fn, backbone.params_like, backbone.tokenizer.pad_token_id)
+  sets = EncodedSets.build(config, data, backbone.tokenizer, workdir / "cache")
+  setup = runner.Setup(config, data.task, list(data.tags), backbone, sets, steps)
+  if not sets.source_train.features:
     raise InputError("the English training set is empty after encoding", data.files["source_train"])
-  for l, enc in bench.translated.items():
+  for l, enc in sets.translated.items():
     if not enc.features:
       raise InputError(f"the translated {l} training set is empty after encoding", data.files["translated"][l])
   if main:   # hold() made the folder
     workdir_lib.write_config(config, workdir)
-    saved.write_labels(workdir, data.task, data.scheme, data.tags, data.pos, bench.folder)
-  where = ("one device" if bench.mesh is None else
-           f"{'FSDP' if bench.fsdp else 'data parallel'} over {bench.mesh.size} devices"
+    workdir_lib.write_labels(workdir, data.task, data.scheme, data.tags, data.pos, backbone.folder)
+  where = ("one device" if steps.mesh is None else
+           f"{'FSDP' if steps.fsdp else 'data parallel'} over {steps.mesh.size} devices"
            + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""))
-  print(f"model: {bench.folder} ({bench.found}); task {config.task}; "
+  print(f"model: {backbone.folder} ({backbone.found}); task {config.task}; "
         f"{len(data.source_train)} English training sentences; targets {', '.join(config.target_langs)}; "
         f"{where}", file=out)
-  for line in bench.notes:
+  for line in sets.notes:
     print(line, file=out)
   for lang, path in data.untested.items():
     print(f"note: no {lang} test set ({path} does not exist): the runs train and are saved, nothing is "
           f"scored in {lang}", file=out)
 
-  at_once = check_models_at_once(config, bench, out)
+  at_once = check_models_at_once(config, backbone, out)
   results: dict[str, dict[int, dict]] = {}
   for seed in config.seeds:
     pending = []
     for row in rows.values():
       for r in row.runs:
-        folder = workdir_lib.run_folder(workdir, r.model_id, seed)
+        folder = runfolder.run_folder(workdir, r.model_id, seed)
         try:
-          done = workdir_lib.read_result(folder)
+          done = runfolder.read_result(folder)
         except InputError as e:  # a half-written result: the run's checkpoints give it back
           print(f"warning: {e}; recomputing that run from its checkpoints", file=out, flush=True)
           done = None
@@ -147,25 +154,25 @@ def _train_and_report(config, rows, data, workdir: pathlib.Path, *, main: bool, 
 
     def start(row, r):
       if not r.warmup:
-        return bench.initial_params(seed)
+        return backbone.initial_params(seed)
       if row.name not in warm:
-        warm[row.name] = runner.warmup_params(bench, row, seed, workdir, config.progress)
-      return loop.copy_tree(warm[row.name])
+        warm[row.name] = runner.warmup_params(setup, row, seed, workdir, config.progress)
+      return distributed.host_copy(warm[row.name])
 
     for group in _groups(pending, at_once):
       if len(group) == 1:
         row, r = group[0]
-        got = [runner.train_run(bench, row, r, seed, start(row, r), workdir_lib.run_folder(workdir, r.model_id, seed),
+        got = [runner.train_run(setup, row, r, seed, start(row, r), runfolder.run_folder(workdir, r.model_id, seed),
                                 config.progress)]
       else:
-        got = runner.train_runs(bench, [(row, r, start(row, r)) for row, r in group], seed, workdir, config.progress)
+        got = runner.train_runs(setup, [(row, r, start(row, r)) for row, r in group], seed, workdir, config.progress)
       for res in got:
         results.setdefault(res["model_id"], {})[seed] = res
         print(runner.describe(res), file=out, flush=True)
-    bench.forget(seed)
+    backbone.forget(seed)
 
   summary = report.summarize(config, rows, results, workdir, gold_test=data.target_test)
-  table = report.results_markdown(summary)
+  table = tables.results_markdown(summary)
   if main:
     report.write(workdir, summary, table)
   print(table, file=out)

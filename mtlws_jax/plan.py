@@ -22,7 +22,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mtlws_jax.data import encode, taskspec
+from mtlws_jax.data import batching
+from mtlws_jax.data import taskspec
 from mtlws_jax.errors import InputError
 from mtlws_jax.train import methods as methods_lib
 
@@ -173,8 +174,8 @@ def _check_config(config) -> None:
       raise InputError(f"config.data.{name} must be >= 0 (0 = all), got {v!r}")
   _positive_int("data.max_length", d.max_length)
   _positive_int("data.pad_multiple", d.pad_multiple)
-  if d.get("batch_layout", "padded") not in encode.LAYOUTS:
-    raise InputError(f"config.data.batch_layout must be one of {', '.join(encode.LAYOUTS)}, got {d.batch_layout!r}")
+  if d.get("batch_layout", "padded") not in batching.LAYOUTS:
+    raise InputError(f"config.data.batch_layout must be one of {', '.join(batching.LAYOUTS)}, got {d.batch_layout!r}")
   _positive_int("data.pack_length", d.get("pack_length", 256))
   if not isinstance(d.stride, int) or d.stride < 0:
     raise InputError(f"config.data.stride must be >= 0, got {d.stride!r}")

@@ -140,45 +140,6 @@ def spans_json(sent: Sentence, tags: Sequence[str], line: str | None) -> dict:
   return rec
 
 
-def tag(saved, records: Sequence[Sentence], *, batch_size: int = 64, progress: bool = True) -> list[list[str]]:
-  """Predicted tags (the training scheme) for every word of every record."""
-  import jax
-  from mtlws_jax.data import encode, tasks
-  from mtlws_jax.models.tagger import split_tagger
-  from mtlws_jax.train import steps
-  cfg = saved.config["data"]
-  tags = saved.tags
-  tag_to_id = {t: i for i, t in enumerate(tags)}
-  pos = saved.labels.get("pos") or []
-  enc_records = tasks.for_encoding(records, tag_to_id)
-  if pos:  # UPOS values the model never saw are read as unknown ("_" if it knows it, else dropped)
-    known = set(pos)
-    fallback = "_" if "_" in known else pos[0]
-    enc_records = [s.replace(extra={**s.extra, "pos": tuple(p if p in known else fallback for p in s.extra["pos"])})
-                   if "pos" in s.extra and not set(s.extra["pos"]) <= known else s for s in enc_records]
-  try:
-    feats = encode.encode(enc_records, saved.tokenizer, tag_to_id, max_length=cfg["max_length"], stride=cfg["stride"],
-                          pos_to_id={p: i for i, p in enumerate(pos)} if pos else None)
-  except ValueError as e:
-    raise InputError(f"cannot encode the input: {e}") from None
-  _, params, apply_fn = split_tagger(saved.model)
-  eval_step = steps.make_eval_step(apply_fn)
-  params = jax.tree.map(jax.numpy.asarray, params)
-  batches = list(encode.batches(feats, batch_size, shuffle=False, pad_multiple=cfg.get("pad_multiple", 32),
-                                fill_last=True, pack_length=encode.pack_length_of(cfg)))
-  if progress:
-    from tqdm import tqdm
-    batches_iter = tqdm(batches, desc="tagging", unit="batch", leave=False, file=sys.stderr)
-  else:
-    batches_iter = batches
-  preds = [jax.device_get(eval_step(params, b)["pred_ids"]) for b in batches_iter]
-  sizes = [0] * len(records)
-  for f in feats:
-    sizes[f.example_id] = f.num_words
-  ids = encode.merge_predictions(batches, preds, len(records), num_words=sizes)
-  return [[tags[i] for i in row] for row in ids]
-
-
 def merge_touching(tags: Sequence[str]) -> list[str]:
   """BIOES tags with touching spans of one label joined: the T-X (ot) format cannot separate
   them, and a reader of the file would see one aspect anyway."""
@@ -239,14 +200,14 @@ def main(argv: Sequence[str] | None = None) -> int:
   if args.batch_size < 1:
     p.error(f"--batch-size must be >= 1, got {args.batch_size}")
   check_output(args.output, args.input, what="--output")
-  from mtlws_jax import saved as saved_lib
+  from mtlws_jax import runfolder, saved as saved_lib
   why = "named by --run" if args.run else None
   if args.run is None:
     if not pathlib.Path(args.workdir).is_dir():
       raise InputError("no such workdir", args.workdir)
     from mtlws_jax.eval import select
     if args.seed is not None:
-      runs = [r for r in saved_lib.finished_runs(pathlib.Path(args.workdir)) if r[1] == args.seed]
+      runs = [r for r in runfolder.finished_runs(pathlib.Path(args.workdir)) if r[1] == args.seed]
       if not runs:
         raise InputError(f"no finished run with seed {args.seed}", args.workdir)
     else:
@@ -258,9 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   fmt = args.input_format or taskspec.get(run.task).file_format
   records, lines, gold = read_input(args.input, fmt, run.task, args.lang)
   from mtlws_jax.data import tasks
+  from mtlws_jax.eval import tagging
   scheme = taskspec.get(run.task).scheme
   in_scheme = tasks.to_scheme(records, scheme, args.input)  # e.g. IOB2 files -> BIOES, as in training
-  pred = tag(run, in_scheme, batch_size=args.batch_size, progress=not args.no_progress)
+  pred = tagging.tag_records(run, in_scheme, batch_size=args.batch_size, progress=not args.no_progress)
   write_output(args.output, fmt, records, pred, lines, args.format)
   summary = {"run": run.model_id, "seed": run.seed, "chosen_by": why, "step": run.step,
              "english_dev_f1": round(100 * run.result["english_dev"], 2),

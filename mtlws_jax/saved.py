@@ -12,12 +12,9 @@ import dataclasses
 import pathlib
 from typing import Any
 
-from mtlws_jax import workdir as workdir_lib
+from mtlws_jax import runfolder, workdir as workdir_lib
 from mtlws_jax.data import taskspec
 from mtlws_jax.errors import InputError
-
-LABELS = "labels.json"
-
 
 @dataclasses.dataclass
 class SavedRun:
@@ -41,47 +38,9 @@ class SavedRun:
     return list(self.labels["tags"])
 
 
-def write_labels(workdir: pathlib.Path, task: str, scheme: str, tags, pos, model_folder: str) -> None:
-  workdir_lib.write_json(pathlib.Path(workdir) / LABELS, {
-      "task": task, "scheme": scheme, "tags": list(tags), "pos": list(pos),
-      "model_folder": str(pathlib.Path(model_folder).absolute())})
-
-
-def read_labels(path: pathlib.Path) -> dict:
-  """labels.json, checked as input: the task, its tag set ("O" first), the POS values and the model
-  folder; a damaged one is one line saying how to get it back (run.py rewrites it on a resume)."""
-  got = workdir_lib.read_json(path, LABELS)
-  fix = "; run the workdir's run.py command again (finished runs are kept) to write it anew"
-  if not isinstance(got, dict):
-    raise InputError(f"{LABELS} does not hold an object" + fix, path)
-  strings = lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)
-  problem = ("task" not in got and "it has no task") or \
-            (got.get("task") not in taskspec.TASKS and f"unknown task {got.get('task')!r}") or \
-            (not strings(got.get("tags")) and "tags is not a list of tags") or \
-            (not got["tags"] or got["tags"][0] != "O" and 'tags does not start with "O"') or \
-            (not strings(got.get("pos", [])) and "pos is not a list of UPOS values") or \
-            (not isinstance(got.get("model_folder"), str) and "model_folder is not a path") or ""
-  if problem:
-    raise InputError(f"{LABELS}: {problem}" + fix, path)
-  got.setdefault("pos", [])
-  return got
-
-
-def finished_runs(workdir: pathlib.Path) -> list[tuple[str, int, dict]]:
-  """(model id, seed, result) of every finished run in a workdir."""
-  out = []
-  for res in sorted(pathlib.Path(workdir).glob("runs/*/seed*/result.json")):
-    seed = res.parent.name[4:]
-    if seed.isdigit():
-      r = workdir_lib.read_result(res.parent)
-      if r is not None:
-        out.append((res.parent.parent.name, int(seed), r))
-  return out
-
-
 def pick(workdir: pathlib.Path, run: str | None = None, seed: int | None = None) -> tuple[str, int, dict]:
   """The named run (and seed), or the finished one with the best English dev F1."""
-  runs = finished_runs(workdir)
+  runs = runfolder.finished_runs(workdir)
   if not runs:
     raise InputError("no finished run in this workdir (no runs/*/seed*/result.json)", workdir)
   chosen = [r for r in runs if (run is None or r[0] == run) and (seed is None or r[1] == seed)]
@@ -98,18 +57,17 @@ def load(workdir: str | pathlib.Path, run: str | None = None, seed: int | None =
   import orbax.checkpoint as ocp
   from mtlws_jax.models import checkpoints
   from mtlws_jax.models.tagger import merge_tagger, split_tagger
-  from mtlws_jax.train.loop import RunCheckpoints
   workdir = pathlib.Path(workdir).absolute()
   if not workdir.is_dir():
     raise InputError("no such workdir", workdir)
   config = workdir_lib.saved_config(workdir)
   if config is None:
     raise InputError("no config.json: not a workdir made by run.py", workdir)
-  labels_path = workdir / LABELS
+  labels_path = workdir / workdir_lib.LABELS
   if not labels_path.exists():
-    raise InputError(f"no {LABELS}: the workdir was made by an earlier version; rerun run.py on it "
+    raise InputError(f"no {workdir_lib.LABELS}: the workdir was made by an earlier version; rerun run.py on it "
                      "once (finished runs are kept) to write it", workdir)
-  labels = read_labels(labels_path)
+  labels = workdir_lib.read_labels(labels_path)
   model_id, seed, result = pick(workdir, run, seed)
   folder = pathlib.Path(labels["model_folder"])
   if not (folder / "config.json").exists():
@@ -119,10 +77,10 @@ def load(workdir: str | pathlib.Path, run: str | None = None, seed: int | None =
                                                  use_predicate=taskspec.get(labels["task"]).predicates, dropout=0.0,
                                                  local_files_only=True)
   graphdef, params, _ = split_tagger(model)
-  ckpt_dir = workdir_lib.run_folder(workdir, model_id, seed) / "checkpoints"
-  if not (ckpt_dir / "best").is_dir():
+  ckpt_dir = runfolder.checkpoints_folder(runfolder.run_folder(workdir, model_id, seed))
+  if not runfolder.kept_selection(runfolder.run_folder(workdir, model_id, seed)):
     raise InputError(f"run {model_id} seed {seed} kept no checkpoint (checkpoints/best is missing)", ckpt_dir)
-  ckpts = RunCheckpoints(ckpt_dir)
+  ckpts = runfolder.RunCheckpoints(ckpt_dir)
   try:
     got = ckpts.restore_best(jax.tree.map(ocp.utils.to_shape_dtype_struct, params))
   except Exception as e:  # noqa: BLE001 (orbax: corrupted or foreign files)

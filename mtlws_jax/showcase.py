@@ -34,7 +34,8 @@ def bracketed(tokens: Sequence[str], tags: Sequence[str], task: str, predicate: 
 
 
 def show(workdir: pathlib.Path, target_test: dict[str, list[Sentence]], out, *, per_lang: int = 3) -> None:
-  from mtlws_jax import export, predict, saved
+  from mtlws_jax import export, saved
+  from mtlws_jax.eval import tagging
   workdir = pathlib.Path(workdir)
   from mtlws_jax.eval import select
   run = saved.load(workdir)
@@ -49,7 +50,7 @@ def show(workdir: pathlib.Path, target_test: dict[str, list[Sentence]], out, *, 
     chosen = loaded[model_id, seed]
     print(f"  {lang} model: {model_id} seed {seed}, {why}", file=out)
     pick = [s for s in sents if any(t != "O" for t in s.tags)][:per_lang] or list(sents[:per_lang])
-    pred = predict.tag(chosen, pick, progress=False)
+    pred = tagging.tag_records(chosen, pick, progress=False)
     for s, p in zip(pick, pred):
       print(f"  {lang}: {bracketed(s.tokens, p, chosen.task, s.predicate)}", file=out)
   plots = sorted(str(p) for p in (workdir / "plots").glob("*.png"))
@@ -71,7 +72,7 @@ def ending(config, workdir: pathlib.Path, out) -> None:
     choose_per_language(config, workdir, out)
   if config.get("showcase", False):
     from mtlws_jax.data import tasks
-    show(workdir, tasks.load(config, ()).target_test, out)
+    show(workdir, tasks.load_test_sets(config), out)
 
 
 def choose_per_language(config, workdir: pathlib.Path, out) -> None:

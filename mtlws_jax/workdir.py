@@ -17,7 +17,6 @@ the report still reads them (without intervals: they saved no predictions).
 
 from __future__ import annotations
 
-import gzip
 import contextlib
 import json
 import os
@@ -26,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mtlws_jax import plan
+from mtlws_jax.data import taskspec
 from mtlws_jax.errors import InputError
 
 FORMAT = 2
@@ -100,23 +100,6 @@ def saved_config(workdir: pathlib.Path) -> dict | None:
 
 # Sections every config.json run.py writes has (read back by predict, export and the report).
 CONFIG_SECTIONS = ("data", "model", "train", "selection", "warmup")
-
-
-def read_seconds(folder: pathlib.Path) -> float | None:
-  """A run's or warmup's timing.json (wall seconds: shown in the tables, never a result). A missing
-  or damaged one is None, with a warning for the damaged one: the table shows "–"."""
-  import sys
-  p = pathlib.Path(folder) / "timing.json"
-  if not p.exists():
-    return None
-  try:
-    seconds = json.loads(p.read_text(encoding="utf-8"))["seconds"]
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-      raise ValueError(f"seconds is {seconds!r}")
-    return float(seconds)
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    print(f"warning: {p}: not a timing file ({e}); its time is left out of the table", file=sys.stderr)
-    return None
 
 
 def check_usable(workdir: pathlib.Path) -> None:
@@ -217,78 +200,32 @@ def hold(workdir: pathlib.Path):
     f.close()
 
 
-def run_folder(workdir: pathlib.Path, model_id: str, seed: int) -> pathlib.Path:
-  return pathlib.Path(workdir) / "runs" / model_id / f"seed{seed}"
+# labels.json: the task, its tag set, the UPOS values and the resolved model folder (what a
+# tagger needs and the data no longer has to tell; written by run.py, read by predict and export).
+LABELS = "labels.json"
 
 
-def warmup_folder(workdir: pathlib.Path, row: str, seed: int) -> pathlib.Path:
-  return pathlib.Path(workdir) / "warmup" / row / f"seed{seed}"
+def write_labels(workdir: pathlib.Path, task: str, scheme: str, tags, pos, model_folder: str) -> None:
+  write_json(pathlib.Path(workdir) / LABELS, {
+      "task": task, "scheme": scheme, "tags": list(tags), "pos": list(pos),
+      "model_folder": str(pathlib.Path(model_folder).absolute())})
 
 
-def read_result(folder: pathlib.Path) -> dict | None:
-  """A finished run's result.json, or None when the run has not finished."""
-  p = pathlib.Path(folder) / "result.json"
-  if not p.exists():
-    return None
-  got = read_json(p, "result.json")
-  problem = _result_problem(got)
+def read_labels(path: pathlib.Path) -> dict:
+  """labels.json, checked as input: the task, its tag set ("O" first), the POS values and the model
+  folder; a damaged one is one line saying how to get it back (run.py rewrites it on a resume)."""
+  got = read_json(path, LABELS)
+  fix = "; run the workdir's run.py command again (finished runs are kept) to write it anew"
+  if not isinstance(got, dict):
+    raise InputError(f"{LABELS} does not hold an object" + fix, path)
+  strings = lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)
+  problem = ("task" not in got and "it has no task") or \
+            (got.get("task") not in taskspec.TASKS and f"unknown task {got.get('task')!r}") or \
+            (not strings(got.get("tags")) and "tags is not a list of tags") or \
+            (not got["tags"] or got["tags"][0] != "O" and 'tags does not start with "O"') or \
+            (not strings(got.get("pos", [])) and "pos is not a list of UPOS values") or \
+            (not isinstance(got.get("model_folder"), str) and "model_folder is not a path") or ""
   if problem:
-    raise InputError(f"result.json is not a run result ({problem}); delete it and run the same "
-                     "run.py command again to recompute the run", p)
+    raise InputError(f"{LABELS}: {problem}" + fix, path)
+  got.setdefault("pos", [])
   return got
-
-
-def _result_problem(r) -> str:
-  number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
-  if not isinstance(r, dict):
-    return "not a JSON object"
-  if not number(r.get("english_dev")):
-    return "english_dev is not a number"
-  if not isinstance(r.get("best_step"), int) or isinstance(r.get("best_step"), bool):
-    return "best_step is not an integer"
-  for key in ("target_test", "target_dev"):
-    scores = r.get(key, {})
-    if not isinstance(scores, dict):
-      return f"{key} is not an object of scores"
-    for lang, v in scores.items():
-      if not isinstance(v, dict) or not number(v.get("f1")):
-        return f"{key}.{lang}.f1 is not a number"
-  return ""
-
-
-# Predictions: one space-joined tag string per sentence, per split ("en_dev", "test:es", "dev:es").
-PREDICTIONS = "predictions.json.gz"
-
-
-def save_predictions(folder: pathlib.Path, splits: Mapping[str, list[list[str]]],
-                     gold_digest: Mapping[str, str]) -> None:
-  data = {"format": 1, "gold_digest": dict(gold_digest),
-          "splits": {k: [" ".join(tags) for tags in v] for k, v in splits.items()}}
-  tmp = pathlib.Path(folder) / (PREDICTIONS + ".tmp")
-  with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as f:
-    f.write(json.dumps(data, separators=(",", ":")).encode("utf-8"))  # mtime 0: same bytes each time
-  tmp.replace(pathlib.Path(folder) / PREDICTIONS)
-
-
-def read_predictions(folder: pathlib.Path) -> dict | None:
-  """{"gold_digest": {split: sha1}, "splits": {split: [[tag, ...], ...]}} or None if not saved."""
-  p = pathlib.Path(folder) / PREDICTIONS
-  if not p.exists():
-    return None
-  try:
-    with gzip.open(p, "rt", encoding="utf-8") as f:
-      data = json.load(f)
-  except (OSError, EOFError, ValueError) as e:
-    raise InputError(f"saved predictions are corrupted ({type(e).__name__}: {e}); rerun run.py "
-                     "with the same command after deleting this run's result.json", p) from None
-  return {"gold_digest": data["gold_digest"],
-          "splits": {k: [s.split(" ") if s else [] for s in v] for k, v in data["splits"].items()}}
-
-
-def gold_digest(sentences) -> str:
-  """A short hash of a gold set's tags (the report checks predictions against the same gold)."""
-  import hashlib
-  h = hashlib.sha1()
-  for s in sentences:
-    h.update((" ".join(s.tags) + "\n").encode())
-  return h.hexdigest()[:16]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
+from mtlws_jax.data import batching
 from mtlws_jax.data import encode as enc
 from mtlws_jax.data import vocab
 from mtlws_jax.data.records import Sentence
@@ -114,7 +115,7 @@ def test_word_without_subwords_becomes_unk(wordpiece, unigram):
     assert sorted(f.word_ids[f.word_ids >= 0].tolist()) == [0, 1, 2]
     pos = int(np.nonzero(f.word_ids == 1)[0][0])
     assert f.labels[pos] == TAG_TO_ID["O"]
-    assert enc.merge_predictions([f], [f.labels], 1) == [[1, 0, 3]]
+    assert batching.merge_predictions([f], [f.labels], 1) == [[1, 0, 3]]
   (f,) = enc.encode([s], wordpiece, TAG_TO_ID, max_length=64, stride=0)
   assert f.input_ids[int(np.nonzero(f.word_ids == 1)[0][0])] == wordpiece.unk_token_id
   assert f.empty_words == 1
@@ -169,7 +170,7 @@ def test_long_sentences_every_word_owned_once(tok, stride):
       assert ((wids >= g.span[0]) & (wids < f.span[1])).sum() <= stride
     if stride >= 8 and len(s) > 100:
       assert any(g.span[0] < f.span[1] for f, g in zip(mine, mine[1:]))
-  merged = enc.merge_predictions(feats, [f.labels for f in feats], len(sents))
+  merged = batching.merge_predictions(feats, [f.labels for f in feats], len(sents))
   assert merged == [[TAG_TO_ID[t] for t in s.tags] for s in sents]
   assert enc.summary(feats)["split_records"] == 3
 
@@ -199,7 +200,7 @@ def test_word_longer_than_window_kept_and_counted(wordpiece, unigram):
     feats = enc.encode([s], tok, TAG_TO_ID, max_length=16, stride=2)
     assert all(len(f) <= 16 for f in feats)
     assert sum(f.truncated_subwords for f in feats) == n - 14
-    assert enc.merge_predictions(feats, [f.labels for f in feats], 1) == [[1, 3, 0]]
+    assert batching.merge_predictions(feats, [f.labels for f in feats], 1) == [[1, 3, 0]]
 
 
 def test_srl_predicate_and_pos_ids(tok):
@@ -214,7 +215,7 @@ def test_srl_predicate_and_pos_ids(tok):
   assert f.predicate_ids.tolist() == expect_pred
   assert f.pos_ids.tolist() == expect_pos
   assert sum(expect_pred) >= 1
-  b = next(enc.batches([f], 2, shuffle=False))
+  b = next(batching.batches([f], 2, shuffle=False))
   assert b["predicate_ids"][0, :len(f)].tolist() == expect_pred
   assert b["pos_ids"][0, :len(f)].tolist() == expect_pos
 
@@ -255,7 +256,7 @@ def test_batches_shapes_padding_and_example_ids(tok):
   sents = random_sentences(37, 1, 40, seed=4)
   feats = enc.encode(sents, tok, TAG_TO_ID, max_length=48, stride=8)
   seen = collections.Counter()
-  for b in enc.batches(feats, 8, shuffle=False):
+  for b in batching.batches(feats, 8, shuffle=False):
     assert set(b) == {"input_ids", "attention_mask", "token_type_ids", "labels", "predicate_ids", "pos_ids",
                       "word_ids", "example_ids"}
     assert set(b) == set(enc.BATCH_KEYS)
@@ -282,7 +283,7 @@ def test_bucketing_reduces_padding(tok):
 
   def padding(bucket):
     return sum(int((b["attention_mask"] == 0).sum())
-               for b in enc.batches(feats, 8, shuffle=True, rng=0, bucket=bucket, bucket_chunk=10))
+               for b in batching.batches(feats, 8, shuffle=True, rng=0, bucket=bucket, bucket_chunk=10))
 
   assert padding(True) < padding(False) / 2
 
@@ -291,7 +292,7 @@ def test_shuffle_is_seeded_and_complete(tok):
   feats = enc.encode(random_sentences(50, 1, 20, seed=6), tok, TAG_TO_ID, max_length=64, stride=8)
 
   def order(seed):
-    return [int(x) for b in enc.batches(feats, 4, shuffle=True, rng=seed) for x in b["example_ids"]]
+    return [int(x) for b in batching.batches(feats, 4, shuffle=True, rng=seed) for x in b["example_ids"]]
 
   assert order(1) == order(1)
   assert order(1) != order(2)
@@ -301,8 +302,8 @@ def test_shuffle_is_seeded_and_complete(tok):
 
 def test_drop_remainder_and_fill_last(tok):
   feats = enc.encode(random_sentences(10, 1, 5), tok, TAG_TO_ID, max_length=64, stride=8)
-  assert [b["input_ids"].shape[0] for b in enc.batches(feats, 4, shuffle=False, drop_remainder=True)] == [4, 4]
-  bs = list(enc.batches(feats, 4, shuffle=False, fill_last=True))
+  assert [b["input_ids"].shape[0] for b in batching.batches(feats, 4, shuffle=False, drop_remainder=True)] == [4, 4]
+  bs = list(batching.batches(feats, 4, shuffle=False, fill_last=True))
   assert [b["input_ids"].shape[0] for b in bs] == [4, 4, 4]
   last = bs[-1]
   assert last["example_ids"].tolist()[2:] == [-1, -1]
@@ -311,32 +312,32 @@ def test_drop_remainder_and_fill_last(tok):
 
 def test_fixed_shape_with_pad_multiple_max_length(tok):
   feats = enc.encode(random_sentences(10, 1, 20), tok, TAG_TO_ID, max_length=40, stride=8)
-  shapes = {b["input_ids"].shape for b in enc.batches(feats, 5, shuffle=False, pad_multiple=40, fill_last=True)}
+  shapes = {b["input_ids"].shape for b in batching.batches(feats, 5, shuffle=False, pad_multiple=40, fill_last=True)}
   assert shapes == {(5, 40)}
 
 
 def test_merge_from_shuffled_batches_and_logits(tok):
   sents = random_sentences(6, 60, 90, seed=7) + random_sentences(10, 1, 8, seed=8)
   feats = enc.encode(sents, tok, TAG_TO_ID, max_length=24, stride=6)
-  bs = list(enc.batches(feats, 4, shuffle=True, rng=0, fill_last=True))
+  bs = list(batching.batches(feats, 4, shuffle=True, rng=0, fill_last=True))
   onehot = [np.eye(len(TAGS), dtype=np.float32)[np.maximum(b["labels"], 0)] for b in bs]
   gold = [[TAG_TO_ID[t] for t in s.tags] for s in sents]
-  assert enc.merge_predictions(bs, onehot, len(sents), num_words=[len(s) for s in sents]) == gold
-  assert enc.merge_predictions(bs, [b["labels"] for b in bs], len(sents)) == gold
+  assert batching.merge_predictions(bs, onehot, len(sents), num_words=[len(s) for s in sents]) == gold
+  assert batching.merge_predictions(bs, [b["labels"] for b in bs], len(sents)) == gold
 
 
 def test_merge_detects_missing_and_duplicate_words(tok):
   sents = random_sentences(2, 5, 5)
   feats = enc.encode(sents, tok, TAG_TO_ID, max_length=64, stride=0)
   with pytest.raises(ValueError, match="no prediction"):
-    enc.merge_predictions(feats[:1], [feats[0].labels], 2)
-  b = next(enc.batches(feats, 2, shuffle=False, bucket=False))
-  assert enc.merge_predictions([b], [b["labels"]], 2) == [[TAG_TO_ID[t] for t in s.tags] for s in sents]
+    batching.merge_predictions(feats[:1], [feats[0].labels], 2)
+  b = next(batching.batches(feats, 2, shuffle=False, bucket=False))
+  assert batching.merge_predictions([b], [b["labels"]], 2) == [[TAG_TO_ID[t] for t in s.tags] for s in sents]
   b["word_ids"][1][b["word_ids"][1] == 2] = -1  # word 2 of record 1 lost
   with pytest.raises(ValueError, match=r"record 1: words \[2\] have no prediction"):
-    enc.merge_predictions([b], [b["labels"]], 2)
+    batching.merge_predictions([b], [b["labels"]], 2)
   with pytest.raises(ValueError, match="two windows"):
-    enc.merge_predictions([feats[0], feats[0]], [feats[0].labels] * 2, 2)
+    batching.merge_predictions([feats[0], feats[0]], [feats[0].labels] * 2, 2)
 
 
 def test_cache_dir_is_read_back(tok, tmp_path):
@@ -385,8 +386,8 @@ def test_real_conll_dev_windows_and_merge(data_dir):
   assert enc.summary(feats)["split_records"] > 20
   assert all(len(f) <= 32 for f in feats)
   gold = [[tag_to_id[t] for t in s.tags] for s in sents]
-  bs = list(enc.batches(feats, 16, shuffle=True, rng=0))
-  assert enc.merge_predictions(bs, [b["labels"] for b in bs], len(sents),
+  bs = list(batching.batches(feats, 16, shuffle=True, rng=0))
+  assert batching.merge_predictions(bs, [b["labels"] for b in bs], len(sents),
                                num_words=[len(s) for s in sents]) == gold
   # Unsplit sentences equal the tokenizer's own whole-sentence encoding.
   single = collections.Counter(f.example_id for f in feats)

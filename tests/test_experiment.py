@@ -8,7 +8,7 @@ import json
 import pytest
 
 import _tiny_absa as T
-from mtlws_jax import experiment, workdir
+from mtlws_jax import experiment, runfolder
 from mtlws_jax.errors import InputError
 
 IDS = ["zero_shot", "target_only-es", "target_only-fr", "bilingual-es", "bilingual-fr", "mtl", "mtl_ws"]
@@ -64,7 +64,7 @@ def test_all_methods_produce_results_tables_and_plots(finished):
     lines = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines if "dev_f1" in l] == [8, 16, 24, 32]
     assert (run_dir / "checkpoints" / "best").is_dir() and not (run_dir / "checkpoints" / "latest").exists()
-    saved = workdir.read_predictions(run_dir)
+    saved = runfolder.read_predictions(run_dir)
     assert set(saved["splits"]) == {"en_dev"} | {f"{k}:{l}" for k in ("test", "dev") for l in res["target_test"]}
     assert len(saved["splits"]["en_dev"]) == 6
 
@@ -108,7 +108,7 @@ def test_completed_runs_are_skipped_and_more_seeds_extend(finished, assets):
 
 def test_report_rebuilds_tables_from_the_runs_and_sets_the_paper_beside(finished, tmp_path):
   import shutil
-  from mtlws_jax.eval import report
+  from mtlws_jax.eval import report, tables
   config, work, summary, _ = finished
   copy = tmp_path / "copy"
   shutil.copytree(work, copy)
@@ -121,7 +121,7 @@ def test_report_rebuilds_tables_from_the_runs_and_sets_the_paper_beside(finished
   assert set(summary["paired"]["rows"]) == {"target_only", "bilingual", "mtl", "mtl_ws"}
   untimed = lambda d: {k: v for k, v in d.items() if k != "timing"}
   assert untimed(json.loads((copy / "results.json").read_text())) == untimed(json.loads(json.dumps(summary)))
-  assert md.startswith(report.results_markdown(summary))
+  assert md.startswith(tables.results_markdown(summary))
   assert (copy / "plots" / "convergence.png").exists() and (copy / "results.md").read_text() == md
   # the paper's XLM-R ABSA numbers (Table 3) in brackets, Avg. over our columns (es, fr)
   zs = summary["methods"]["zero_shot"]["test"]["mean"]
@@ -131,7 +131,7 @@ def test_report_rebuilds_tables_from_the_runs_and_sets_the_paper_beside(finished
   # a seed with an unfinished run is left out and named
   def copy_seed(mid):
     (copy / "runs" / mid / "seed1").mkdir(parents=True, exist_ok=True)
-    for f in ("result.json", workdir.PREDICTIONS):
+    for f in ("result.json", runfolder.PREDICTIONS):
       shutil.copy(copy / "runs" / mid / "seed0" / f, copy / "runs" / mid / "seed1" / f)
 
   for mid in IDS[:-1]:
@@ -292,7 +292,7 @@ def test_frozen_parameters_do_not_move():
   def apply_fn(p, batch, rng=None):
     return p["emb"]["word_embeddings"][batch["input_ids"]] @ p["out"]
 
-  apply, opt = experiment.frozen(apply_fn, optim.make_optimizer(0.1), params, "word_embeddings")
+  apply, opt = optim.frozen(apply_fn, optim.make_optimizer(0.1), params, "word_embeddings")
   step = steps.make_train_step(apply, opt, donate=False)
   batch = {"input_ids": np.array([[1, 2]]), "labels": np.array([[0, 0]])}
   new, state, m = step(params, opt.init(params), batch, None)
@@ -300,7 +300,7 @@ def test_frozen_parameters_do_not_move():
   assert not np.allclose(new["out"], params["out"])
   assert int(optim.step_of(state)) == 1
   with pytest.raises(InputError, match="matches no parameter"):
-    experiment.frozen(apply_fn, optim.make_optimizer(0.1), params, "nothing_like_this")
+    optim.frozen(apply_fn, optim.make_optimizer(0.1), params, "nothing_like_this")
 
 
 def test_missing_model_without_fallback(assets, tmp_path):

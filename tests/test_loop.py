@@ -9,6 +9,8 @@ import pytest
 
 from mtlws_jax.data import encode, vocab
 from mtlws_jax.data.records import Sentence
+from mtlws_jax import runfolder
+from mtlws_jax.eval import tagging
 from mtlws_jax.train import loop, optim, steps
 
 TAGS = {"O": 0, "S-X": 1}
@@ -54,7 +56,7 @@ def setup():
   eval_step = steps.make_eval_step(apply_fn, loss_fn=loss_fn)
 
   def evaluate(params):
-    pred = loop.predict(eval_step, params, feats, len(sents), 8, pad_multiple=16)
+    pred = tagging.predict_ids(eval_step, params, feats, len(sents), 8, {"pad_multiple": 16})
     gold = [[TAGS[t] for t in s.tags] for s in sents]
     tp = sum(p == g == 1 for ps, gs in zip(pred, gold) for p, g in zip(ps, gs))
     npred = sum(p == 1 for ps in pred for p in ps)
@@ -100,11 +102,11 @@ def test_selection_schedule_and_logs(setup, tmp_path):
   assert sel.best_step == best["step"] and sel.best_score == best["f1"]
   # the returned best params really score best_score
   assert setup["evaluate"](sel.best_params)["f1"] == pytest.approx(sel.best_score)
-  lines = loop.read_metrics(tmp_path / "metrics.jsonl")
+  lines = runfolder.read_metrics(tmp_path / "metrics.jsonl")
   assert [l["step"] for l in lines if "train_loss" in l] == [3, 6, 9, 12]
   assert [l["step"] for l in lines if "dev_f1" in l] == [2, 4, 6, 8, 10, 12]
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-  ck = loop.RunCheckpoints(tmp_path / "checkpoints")
+  ck = runfolder.RunCheckpoints(tmp_path / "checkpoints")
   assert ck.latest_step() == 12
   assert ck.restore_best(setup["init"]())[0] == sel.best_step
   ck.close()
@@ -139,8 +141,8 @@ def test_resume_mid_run_gives_identical_results(setup, tmp_path):
   for a, b in zip(jax.tree.leaves(resumed.best_params), jax.tree.leaves(full.best_params)):
     np.testing.assert_array_equal(a, b)
   strip = lambda ls: [{k: v for k, v in l.items() if k != "steps_per_sec"} for l in ls]
-  assert strip(loop.read_metrics(tmp_path / "cut" / "metrics.jsonl")) == strip(
-      loop.read_metrics(tmp_path / "full" / "metrics.jsonl"))
+  assert strip(runfolder.read_metrics(tmp_path / "cut" / "metrics.jsonl")) == strip(
+      runfolder.read_metrics(tmp_path / "full" / "metrics.jsonl"))
 
 
 def test_nan_loss_stops_naming_the_step_and_keeps_checkpoint(setup, tmp_path):
@@ -158,13 +160,13 @@ def test_nan_loss_stops_naming_the_step_and_keeps_checkpoint(setup, tmp_path):
     loop.train_and_select(folder=tmp_path, params=setup["init"](), optimizer=setup["opt"],
                           train_step=step_fn, evaluate=setup["evaluate"], stream=stream, rng=None,
                           schedule=sched)
-  ck = loop.RunCheckpoints(tmp_path / "checkpoints")
+  ck = runfolder.RunCheckpoints(tmp_path / "checkpoints")
   assert ck.latest_step() == 4  # the last good checkpoint
   params, _, state, _ = ck.restore(setup["init"](), setup["opt"].init(setup["init"]()))
   assert state["step"] == 4
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
   ck.close()
-  last = loop.read_metrics(tmp_path / "metrics.jsonl")[-1]
+  last = runfolder.read_metrics(tmp_path / "metrics.jsonl")[-1]
   assert last["step"] == 5 and "step 5" in last["error"]
 
 
@@ -189,8 +191,8 @@ def test_nan_between_reads_is_named_and_the_host_reads_at_log_steps_only(setup, 
                           train_step=step_fn, evaluate=setup["evaluate"], stream=stream, rng=None,
                           schedule=sched)
   assert reads == [5, 5]  # steps 1-5, then 6-10: no read per step
-  ck = loop.RunCheckpoints(tmp_path / "checkpoints")
+  ck = runfolder.RunCheckpoints(tmp_path / "checkpoints")
   assert ck.latest_step() == 5
   ck.close()
-  last = loop.read_metrics(tmp_path / "metrics.jsonl")[-1]
+  last = runfolder.read_metrics(tmp_path / "metrics.jsonl")[-1]
   assert last["step"] == 7 and "step 7" in last["error"]

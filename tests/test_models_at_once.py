@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import _tiny_absa as T
-from mtlws_jax import experiment, workdir
+from mtlws_jax import experiment, runfolder
 from mtlws_jax.errors import InputError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -38,15 +38,15 @@ def _losses(work, mid):
 
 def _same_results(a, b):
   for mid in IDS:
-    ra, rb = (workdir.read_result(workdir.run_folder(w, mid, 0)) for w in (a, b))
+    ra, rb = (runfolder.read_result(runfolder.run_folder(w, mid, 0)) for w in (a, b))
     for key in ("best_step", "english_dev", "target_test"):
       assert ra[key] == rb[key], (mid, key, ra[key], rb[key])
     la, da = _losses(a, mid)
     lb, db = _losses(b, mid)
     np.testing.assert_allclose(lb, la, rtol=1e-4, atol=1e-5, err_msg=mid)
     assert db == da, mid
-    assert workdir.read_predictions(workdir.run_folder(a, mid, 0)) == workdir.read_predictions(
-        workdir.run_folder(b, mid, 0)), mid
+    assert runfolder.read_predictions(runfolder.run_folder(a, mid, 0)) == runfolder.read_predictions(
+        runfolder.run_folder(b, mid, 0)), mid
 
 
 def test_four_models_at_once_equal_one_by_one(assets, tmp_path):

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from mtlws_jax.data import batching
 from mtlws_jax.data import encode as enc
 from mtlws_jax.data import vocab
 from mtlws_jax.models.encoder import EncoderConfig
@@ -54,7 +55,7 @@ def _per_token(batch, logits):
 
 def test_pack_lays_features_end_to_end(setup):
   tok, _, _, feats = setup
-  b = enc.pack(feats[:8], length=64, pad_multiple=8)
+  b = batching.pack(feats[:8], length=64, pad_multiple=8)
   assert b["input_ids"].shape[1] <= 64 and b["input_ids"].shape[1] % 8 == 0
   # every feature once, in one row, as one contiguous segment with its own specials
   assert int((b["attention_mask"] == 1).sum()) == sum(len(f) for f in feats[:8])
@@ -82,17 +83,17 @@ def test_pack_lays_features_end_to_end(setup):
 def test_long_feature_gets_its_own_row(setup):
   _, _, _, feats = setup
   longest = max(feats, key=len)
-  b = enc.pack([longest] + feats[:3], length=8, pad_multiple=8)
+  b = batching.pack([longest] + feats[:3], length=8, pad_multiple=8)
   assert b["input_ids"].shape[1] >= len(longest)
   with pytest.raises(ValueError, match="more than"):
-    enc.pack(feats[:8], length=len(longest), rows=1)
+    batching.pack(feats[:8], length=len(longest), rows=1)
 
 
 def test_packed_logits_loss_and_gradients_equal_padded(setup):
   _, params, apply_fn, feats = setup
   group = feats[:10]
-  padded = {k: jnp.asarray(v) for k, v in enc.collate(group, pad_multiple=8).items()}
-  packed = {k: jnp.asarray(v) for k, v in enc.pack(group, length=120, pad_multiple=8).items()}
+  padded = {k: jnp.asarray(v) for k, v in batching.collate(group, pad_multiple=8).items()}
+  packed = {k: jnp.asarray(v) for k, v in batching.pack(group, length=120, pad_multiple=8).items()}
   assert packed["input_ids"].size < padded["input_ids"].size
   a, b = _per_token(padded, apply_fn(params, padded)), _per_token(packed, apply_fn(params, packed))
   assert a.keys() == b.keys() and len(a) == sum(int((f.labels >= 0).sum()) for f in group)
@@ -112,7 +113,7 @@ def test_segments_and_restarted_positions_matter(setup):
   """Sanity of the test above: rows whose segments see each other, or whose positions run on
   across segments, give other logits (by far more than its tolerance)."""
   _, params, apply_fn, feats = setup
-  packed = {k: jnp.asarray(v) for k, v in enc.pack(feats[:10], length=120, pad_multiple=8).items()}
+  packed = {k: jnp.asarray(v) for k, v in batching.pack(feats[:10], length=120, pad_multiple=8).items()}
   leaky = dict(packed, segment_ids=jnp.where(packed["segment_ids"] > 0, 1, 0))
   running = dict(packed, position_ids=jnp.broadcast_to(jnp.arange(packed["input_ids"].shape[1]),
                                                        packed["input_ids"].shape))
@@ -125,11 +126,11 @@ def test_segments_and_restarted_positions_matter(setup):
 def test_packed_evaluation_batches_merge_back(setup):
   _, params, apply_fn, feats = setup
   n = max(f.example_id for f in feats) + 1
-  padded = list(enc.batches(feats, 4, shuffle=False, pad_multiple=8, fill_last=True))
-  packed = list(enc.packed_batches(feats, 4, length=64, pad_multiple=8))
+  padded = list(batching.batches(feats, 4, shuffle=False, pad_multiple=8, fill_last=True))
+  packed = list(batching.packed_batches(feats, 4, length=64, pad_multiple=8))
   assert len({b["input_ids"].shape for b in packed}) == 1  # one shape: one compile
-  pa = enc.merge_predictions(padded, [np.asarray(apply_fn(params, b)).argmax(-1) for b in padded], n)
-  pb = enc.merge_predictions(packed, [np.asarray(apply_fn(params, b)).argmax(-1) for b in packed], n)
+  pa = batching.merge_predictions(padded, [np.asarray(apply_fn(params, b)).argmax(-1) for b in padded], n)
+  pb = batching.merge_predictions(packed, [np.asarray(apply_fn(params, b)).argmax(-1) for b in packed], n)
   assert pa == pb
   assert sum(int((b["attention_mask"] > 0).sum()) for b in packed) == sum(len(f) for f in feats)
 
@@ -157,9 +158,9 @@ def tiny_runs(tmp_path_factory):
 
 def test_a_finished_run_predicts_and_scores_the_same_packed_and_padded(tiny_runs):
   import json
-  from mtlws_jax import workdir
+  from mtlws_jax import runfolder
   runs = {k: v / "runs" / "zero_shot" / "seed0" for k, v in tiny_runs.items()}
-  a, b = (workdir.read_predictions(r) for r in (runs["padded"], runs["packed"]))
+  a, b = (runfolder.read_predictions(r) for r in (runs["padded"], runs["packed"]))
   assert a["splits"] == b["splits"] and len(a["splits"]) >= 3
   ra, rb = (json.loads((r / "result.json").read_text()) for r in (runs["padded"], runs["packed"]))
   assert ra["best_step"] == rb["best_step"]
@@ -183,8 +184,8 @@ def test_e5_small_shape_packed_equals_padded():
                       pad_token_id=tok.pad_token_id)
   _, params, apply_fn = split_tagger(Tagger(cfg, len(TAGS), rngs=nnx.Rngs(1)))
   feats = enc.encode(sentences(8, hi=12, seed=5), tok, TAG_TO_ID, max_length=64, stride=8)
-  padded = {k: jnp.asarray(v) for k, v in enc.collate(feats, pad_multiple=8).items()}
-  packed = {k: jnp.asarray(v) for k, v in enc.pack(feats, length=256, pad_multiple=8).items()}
+  padded = {k: jnp.asarray(v) for k, v in batching.collate(feats, pad_multiple=8).items()}
+  packed = {k: jnp.asarray(v) for k, v in batching.pack(feats, length=256, pad_multiple=8).items()}
   assert packed["input_ids"].size < padded["input_ids"].size
 
   def loss(p, batch):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import _tiny_absa as T
-from mtlws_jax import experiment, workdir
+from mtlws_jax import experiment, runfolder
 from mtlws_jax.errors import InputError
 from mtlws_jax.train.streams import PairedStream
 
@@ -34,12 +34,12 @@ def test_mtl_ws_without_warmup_is_zero_shot_bit_for_bit(assets, tmp_path):
     zs, ws = _lines(tmp_path / "w", "zero_shot", seed), _lines(tmp_path / "w", "mtl_ws", seed)
     assert [l for l in zs if "train_loss" in l] == [l for l in ws if "train_loss" in l] != []
     assert [l.get("dev_f1") for l in zs] == [l.get("dev_f1") for l in ws]
-    a = workdir.read_result(workdir.run_folder(tmp_path / "w", "zero_shot", seed))
-    b = workdir.read_result(workdir.run_folder(tmp_path / "w", "mtl_ws", seed))
+    a = runfolder.read_result(runfolder.run_folder(tmp_path / "w", "zero_shot", seed))
+    b = runfolder.read_result(runfolder.run_folder(tmp_path / "w", "mtl_ws", seed))
     for k in ("best_step", "english_dev", "target_test", "target_dev", "dev_curve"):
       assert a[k] == b[k], k
-    pa = workdir.read_predictions(workdir.run_folder(tmp_path / "w", "zero_shot", seed))
-    pb = workdir.read_predictions(workdir.run_folder(tmp_path / "w", "mtl_ws", seed))
+    pa = runfolder.read_predictions(runfolder.run_folder(tmp_path / "w", "zero_shot", seed))
+    pb = runfolder.read_predictions(runfolder.run_folder(tmp_path / "w", "mtl_ws", seed))
     assert pa == pb
   # seeds differ from each other (the pairing is within a seed, not across seeds)
   assert _lines(tmp_path / "w", "zero_shot", 0) != _lines(tmp_path / "w", "zero_shot", 1)

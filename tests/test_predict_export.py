@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import _tiny_absa as T
-from mtlws_jax import experiment, showcase
+from mtlws_jax import experiment, runfolder, showcase
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,7 @@ def test_gold_files_score_as_in_the_experiment(finished):
 def test_default_run_is_the_best_on_english_dev(finished):
   from mtlws_jax import saved
   _, work, _ = finished
-  runs = saved.finished_runs(work)
+  runs = runfolder.finished_runs(work)
   best = max(runs, key=lambda r: r[2]["english_dev"])
   assert saved.pick(work)[:2] == best[:2]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mtlws_jax import plan
-from mtlws_jax.eval import report
+from mtlws_jax.eval import plots, report, tables
 
 
 def _config(seeds=(0, 1), method="zero_shot,target_only,mtl_ws"):
@@ -61,21 +61,21 @@ def test_mean_std_and_average(summary):
 
 
 def test_markdown_is_the_paper_layout(summary):
-  md = report.results_markdown(summary)
+  md = tables.results_markdown(summary)
   lines = md.splitlines()
   header = lines.index("| Model | es | de | Avg. |")
   assert lines[header + 2].startswith("| ZERO-SHOT | 75.00 ± 7.07 | 62.00 ± 2.83 | 68.50 ± 4.95 |")
   assert lines[header + 3].startswith("| TO | 51.00 ± 1.41 |")
   assert lines[header + 4].startswith("| MTL-WS | 76.00 ± 1.41 | 71.00 ± 1.41 |")
   assert "2.0000 -> 1.5000" in md
-  assert "target dev" in report.results_markdown(summary, split="dev")
+  assert "target dev" in tables.results_markdown(summary, split="dev")
 
 
 def test_single_seed_has_no_std(tmp_path):
   c = _config(seeds=(3,), method="zero_shot")
   s = report.summarize(c, plan.plan_rows(c), {"zero_shot": {3: _result({"es": 0.5, "de": 0.25})}})
   assert s["methods"]["zero_shot"]["test"]["std"] == {"es": None, "de": None, "avg": None}
-  md = report.results_markdown(s)
+  md = tables.results_markdown(s)
   assert "| ZERO-SHOT | 50.00 | 25.00 | 37.50 |" in md and "±" not in md
 
 
@@ -88,11 +88,11 @@ def test_plots(summary, tmp_path):
       lines += [{"step": 10 * (i + 1), "dev_f1": f} for i, f in enumerate(curve)]
       (d / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
   assert summary["warmup_pairs"] == [["zero_shot", "mtl_ws"]]
-  made = report.plot_all(summary, tmp_path)
+  made = plots.plot_all(summary, tmp_path)
   assert {p.name for p in made} == {"f1_per_language.png", "convergence.png"}
   for p in made:
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  f1, loss = report._curves(tmp_path, "mtl_ws", [0, 1])
+  f1, loss = plots._curves(tmp_path, "mtl_ws", [0, 1])
   assert f1 == pytest.approx({10: 30.0, 20: 50.0, 30: 55.0})
   assert loss == pytest.approx({10: 1.0, 20: 0.5, 30: 1 / 3})
 
@@ -139,7 +139,7 @@ def test_bold_only_where_a_difference_holds_over_seeds(summary):
     paired["rows"][name] = got
   summary = dict(summary, paired=paired, seeds=[0, 1, 2],
                  warmup_effect={"mtl_ws": {"0": {"param_rel_change": 1e-8}}})
-  md = report.results_markdown(summary)
+  md = tables.results_markdown(summary)
   diff_row = lambda label: next(l for l in md.splitlines() if l.startswith(f"| {label} |") and "[" in l)
   to, ws = diff_row("TO"), diff_row("MTL-WS")
   cells = to.split(" | ")
@@ -155,6 +155,6 @@ def test_one_seed_says_no_difference_can_hold(summary):
                                     "seed_low": 0.5, "seed_high": 1.5, "t_low": None, "t_high": None,
                                     "p_seeds": None, "seed_std": None, "holds": False}
                                 for k in ("es", "de", "avg")}}}
-  md = report.results_markdown(dict(summary, paired=paired, seeds=[0]))
+  md = tables.results_markdown(dict(summary, paired=paired, seeds=[0]))
   assert "One seed: training noise cannot be measured" in md
   assert not [l for l in md.splitlines() if l.startswith("| MTL-WS |") and "**" in l]

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import _tiny_absa as T
-from mtlws_jax import experiment, workdir
+from mtlws_jax import experiment, runfolder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OVERRIDES = {"method": "zero_shot,mtl_ws", "train.max_steps": 24, "checkpoint_every": 8,
@@ -71,7 +71,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path):
   assert untimed(json.loads((cut / "results.json").read_text())) == untimed(json.loads(json.dumps(full)))
   for mid in ("zero_shot", "mtl_ws"):  # and the saved predictions
     folder = lambda w: w / "runs" / mid / "seed0"
-    assert workdir.read_predictions(folder(cut)) == workdir.read_predictions(folder(tmp_path / "full"))
+    assert runfolder.read_predictions(folder(cut)) == runfolder.read_predictions(folder(tmp_path / "full"))
   for mid in ("zero_shot", "mtl_ws"):
     read = lambda w: [{k: v for k, v in json.loads(l).items() if k != "steps_per_sec"}
                       for l in (w / "runs" / mid / "seed0" / "metrics.jsonl").read_text().splitlines()]

@@ -16,7 +16,7 @@ import pytest
 
 import _tiny_absa as TA
 from _tiny_model import T, V, tiny_apply, tiny_params
-from mtlws_jax import experiment, workdir
+from mtlws_jax import experiment, runfolder
 from mtlws_jax.errors import InputError
 from mtlws_jax.models import tagger
 from mtlws_jax.train import optim, steps
@@ -138,7 +138,7 @@ def test_experiment_with_rows_update_learns(assets, tmp_path):
   data, model = assets
   c = TA.tiny_config(data, model, method="zero_shot", **{"train.embedding_update": "rows"})
   experiment.run(c, tmp_path / "w", out=io.StringIO())
-  result = workdir.read_result(workdir.run_folder(tmp_path / "w", "zero_shot", 0))
+  result = runfolder.read_result(runfolder.run_folder(tmp_path / "w", "zero_shot", 0))
   assert result["english_dev"] > 0.4, result["english_dev"]  # the tiny task is learnt (configs/tiny.py)
   # a dense run of the same config is a different computation: another workdir identity
   c2 = TA.tiny_config(data, model, method="zero_shot")

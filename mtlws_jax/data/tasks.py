@@ -23,7 +23,7 @@ import functools
 import os
 import pathlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from absl import logging
@@ -287,6 +287,26 @@ def load(config, translated_langs: Iterable[str] = ()) -> TaskData:
                   files={k: (str(v) if not isinstance(v, Mapping) else {l: str(p) for l, p in v.items()})
                          for k, v in plan.items() if k != "untested"},
                   untested={l: str(p) for l, p in plan["untested"].items()})
+
+
+def load_test_sets(config, langs: Iterable[str] | None = None) -> dict[str, list[Sentence]]:
+  """The gold test sets of `langs` (default: every target language that has one), read exactly as
+  `load` reads them for an experiment (the training scheme, data.max_eval_sentences,
+  data.ill_formed): what the report, the translated-dev comparison and the showcase score against."""
+  plan = file_plan(config, [])
+  langs = list(plan["target_test"]) if langs is None else list(langs)
+  for lang in langs:
+    if lang not in plan["target_test"]:
+      raise InputError(f"the config names no {lang} test set", plan["untested"].get(lang))
+  check_files({"target_test": {l: plan["target_test"][l] for l in langs}})
+  policy = config.data.get("ill_formed", "repair")
+  out = {}
+  for lang in langs:
+    out[lang] = _read_file(config.task, plan["target_test"][lang], taskspec.get(config.task).scheme,
+                           config.data.max_eval_sentences, policy)
+    if not out[lang]:
+      raise InputError(f"the {lang} test set is empty", plan["target_test"][lang])
+  return out
 
 
 def for_encoding(sentences: Sequence[Sentence], tag_to_id: Mapping[str, int]) -> list[Sentence]:

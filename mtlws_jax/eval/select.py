@@ -19,7 +19,6 @@ what `predict --lang` and the demo ask.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pathlib
 import sys
@@ -27,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mtlws_jax import workdir as workdir_lib
+from mtlws_jax import runfolder, workdir as workdir_lib
 from mtlws_jax.errors import InputError
 
 CRITERIA = ("auto", "english_dev", "translated_dev")
@@ -60,6 +59,7 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
                say=print) -> dict:
   """Translated dev F1 (%) of every finished run with a kept checkpoint, per language (cached)."""
   from mtlws_jax import predict, saved
+  from mtlws_jax.eval import tagging
   from mtlws_jax.data import tasks, taskspec
   workdir = pathlib.Path(workdir)
   cache = read_scores(workdir)
@@ -67,13 +67,13 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
     cache = {"files": dict(files), "scores": {}}
   scores = cache["scores"]
   sets, unkept = {}, []
-  for model_id, seed, _ in saved.finished_runs(workdir):
+  for model_id, seed, _ in runfolder.finished_runs(workdir):
     if rows and model_id not in rows:
       continue
     have = scores.get(model_id, {}).get(str(seed), {})
     if set(files) <= set(have):
       continue
-    if not (workdir_lib.run_folder(workdir, model_id, seed) / "checkpoints" / "best").is_dir():
+    if not runfolder.kept_selection(runfolder.run_folder(workdir, model_id, seed)):
       unkept.append(f"{model_id} seed {seed}")
       continue
     run = saved.load(workdir, model_id, seed)
@@ -82,7 +82,7 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
         spec = taskspec.get(run.task)
         recs, _, _ = predict.read_input(path, spec.file_format, run.task, lang)
         sets[lang] = tasks.to_scheme(recs, spec.scheme, path)
-      pred = predict.tag(run, sets[lang], progress=False)
+      pred = tagging.tag_records(run, sets[lang], progress=False)
       have[lang] = round(100 * tasks.score(run.task, sets[lang], pred)["f1"], 4)
     scores.setdefault(model_id, {})[str(seed)] = have
     say(f"{model_id} seed {seed}: translated dev F1 " + ", ".join(f"{l} {v:.2f}" for l, v in have.items()))
@@ -102,10 +102,9 @@ def choose(workdir: pathlib.Path, lang: str | None, criterion: str = "auto",
   translated dev set among the runs scored on it. auto: translated_dev where the workdir has those
   scores for `lang`, else english_dev.
   """
-  from mtlws_jax import saved
   if criterion not in CRITERIA:
     raise InputError(f"--select={criterion}: expected one of {', '.join(CRITERIA)}")
-  runs = saved.finished_runs(workdir) if runs is None else runs
+  runs = runfolder.finished_runs(workdir) if runs is None else runs
   if not runs:
     raise InputError("no finished run in this workdir (no runs/*/seed*/result.json)", workdir)
   among = "runs"
@@ -139,13 +138,12 @@ def _trained_for(result: Mapping[str, Any], lang: str) -> bool:
 def compare(workdir: pathlib.Path, langs: Sequence[str], *, rows: Sequence[str] = ()) -> dict:
   """Per language and seed, the English-dev pick and the translated-dev pick among the runs scored
   in both, their test F1, and the difference (translated-dev pick minus English-dev pick)."""
-  from mtlws_jax import saved
   from mtlws_jax.eval import bootstrap, report
   workdir = pathlib.Path(workdir)
   config = workdir_lib.saved_config(workdir) or {}
   task = config.get("task")
   scored = read_scores(workdir).get("scores", {})
-  finished = [r for r in saved.finished_runs(workdir) if not rows or r[0] in rows]
+  finished = [r for r in runfolder.finished_runs(workdir) if not rows or r[0] in rows]
   out: dict[str, Any] = {"workdir": str(workdir), "languages": {}}
   for lang in langs:
     by_seed: dict[int, list] = {}
@@ -167,11 +165,11 @@ def compare(workdir: pathlib.Path, langs: Sequence[str], *, rows: Sequence[str] 
         gold = _gold_test(config, lang)
       c = []
       for m in (en_m, td_m):
-        folder = workdir_lib.run_folder(workdir, m, s)
-        saved_preds = workdir_lib.read_predictions(folder)
+        folder = runfolder.run_folder(workdir, m, s)
+        saved_preds = runfolder.read_predictions(folder)
         if saved_preds is None:
           raise InputError(f"run {m} seed {s} finished but its predictions file is missing",
-                           folder / workdir_lib.PREDICTIONS)
+                           folder / runfolder.PREDICTIONS)
         c.append(report.test_counts(task, saved_preds, folder, lang, gold))
       counts_en.append(c[0])
       counts_td.append(c[1])
@@ -188,13 +186,8 @@ def compare(workdir: pathlib.Path, langs: Sequence[str], *, rows: Sequence[str] 
 def _gold_test(config: Mapping[str, Any], lang: str):
   """The gold test sentences of `lang` as the workdir's config names them (training scheme)."""
   import ml_collections
-  from mtlws_jax.data import tasks, taskspec
-  cfg = ml_collections.ConfigDict(config)
-  plan = tasks.file_plan(cfg, [])
-  if lang not in plan["target_test"]:
-    raise InputError(f"the workdir's config names no {lang} test set", plan["untested"].get(lang))
-  return tasks._read_file(cfg.task, plan["target_test"][lang], taskspec.get(cfg.task).scheme,
-                          cfg.data.max_eval_sentences, cfg.data.get("ill_formed", "repair"))
+  from mtlws_jax.data import tasks
+  return tasks.load_test_sets(ml_collections.ConfigDict(config), [lang])[lang]
 
 
 def markdown(summary: Mapping[str, Any]) -> str:

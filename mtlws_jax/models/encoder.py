@@ -255,7 +255,7 @@ class Encoder(nnx.Module):
                segment_ids=None, position_ids=None, rngs: nnx.Rngs | None = None):
     """rngs None = deterministic (no dropout); extra_embeddings [B,S,H] join the input sum.
 
-    Packed rows (encode.pack) give segment_ids and position_ids [B,S]: a token attends to the
+    Packed rows (batching.pack) give segment_ids and position_ids [B,S]: a token attends to the
     tokens of its own segment only (padding, segment 0, to padding: no query row is all masked),
     and positions restart at each segment (position_ids count from 0; the offset is added here).
     """

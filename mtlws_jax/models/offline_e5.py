@@ -44,7 +44,6 @@ CLI: `python -m mtlws_jax.models.offline_e5 --out=DIR [--bin=FILE] [--force]`.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import json

@@ -20,7 +20,6 @@ Predictions: a Pharaoh file (0-indexed `i-j`, optional `id<TAB>` prefix), one li
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys

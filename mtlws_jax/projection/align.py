@@ -13,7 +13,6 @@ CLI:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import heapq

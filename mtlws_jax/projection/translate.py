@@ -21,7 +21,6 @@ CLI (writes the tokenized translations `python -m mtlws_jax.projection` takes as
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os

@@ -11,7 +11,7 @@ gives the parameters of a one-device step on the same batch (up to float summati
 tests/test_data_parallel.py).
 
 Rows: a batch's leading axis must be a multiple of the devices in the mesh.
-`pad=True` instead appends filler rows in `encode.collate`'s layout (labels/word_ids/example_ids
+`pad=True` instead appends filler rows in `batching.collate`'s layout (labels/word_ids/example_ids
 -1, attention on position 0 only): they carry no label, so the loss, the gradients and the
 merged predictions do not change.
 
@@ -35,7 +35,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from mtlws_jax import parallel
-from mtlws_jax.data import encode
+from mtlws_jax.data import batching
 from mtlws_jax.train import steps as steps_lib
 
 DATA_AXIS = "data"
@@ -182,7 +182,7 @@ def pad_rows(batch: Mapping[str, np.ndarray], multiple: int, *, pad_id: int = 0
              ) -> dict[str, np.ndarray]:
   """Appends filler rows (no labels; attention on position 0 only) up to a multiple of `multiple`.
 
-  Same layout as encode.collate's fill_last rows: they add nothing to the loss and are skipped
+  Same layout as batching.collate's fill_last rows: they add nothing to the loss and are skipped
   by merge_predictions (example_ids -1). input_ids of filler rows are `pad_id`.
   """
   sizes = {np.shape(v)[0] for v in batch.values()}
@@ -195,7 +195,7 @@ def pad_rows(batch: Mapping[str, np.ndarray], multiple: int, *, pad_id: int = 0
   out = {}
   for k, v in batch.items():
     v = np.asarray(v)
-    fill = encode.fill_values(pad_id).get(k, 0)
+    fill = batching.fill_values(pad_id).get(k, 0)
     filler = np.full((extra,) + v.shape[1:], fill, v.dtype)
     if k == "attention_mask" and v.ndim == 2:
       filler[:, 0] = 1  # an all-masked row would give a softmax over nothing
@@ -340,3 +340,20 @@ def describe(tree: Any) -> dict[str, str]:
     out[jax.tree_util.keystr(path)] = str(spec) if spec is not None else "host"
   return out
 
+
+def data_layout(config) -> tuple[Mesh | None, bool]:
+  """(data mesh, fsdp) from config.parallel; (None, False) for plain one-device steps."""
+  from mtlws_jax.errors import InputError
+  par = config.get("parallel")
+  mode = par.mode if par is not None else "none"
+  n = (par.num_devices if par is not None else 0) or jax.device_count()
+  if mode == "auto":
+    mode = "data" if jax.device_count() > 1 else "none"
+  if mode == "none":
+    return None, False
+  if n > jax.device_count():
+    raise InputError(f"config.parallel.num_devices={n}, but JAX sees {jax.device_count()} devices")
+  if jax.process_count() > 1 and n != jax.device_count():
+    raise InputError("config.parallel.num_devices must be 0 (all devices) in a multi-process job: "
+                     "every process needs devices in the mesh")
+  return make_data_mesh(n), mode == "fsdp"

@@ -15,8 +15,6 @@ with the same parameters, the same selected step and the same metrics as one nev
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 import pathlib
 import time
@@ -28,7 +26,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from mtlws_jax.data import encode
+from mtlws_jax import distributed, runfolder
+from mtlws_jax.runfolder import MetricWriter, RunCheckpoints
+from mtlws_jax.data import batching
 from mtlws_jax.train import steps as steps_lib
 
 Params = Any
@@ -39,171 +39,6 @@ Params = Any
 
 
 from mtlws_jax.train.streams import BatchStream, PairedStream  # noqa: E402,F401 (the loop's streams)
-
-
-# ---------------------------------------------------------------------------------------------
-# Metrics: JSON lines + TensorBoard, truncated to the restored step on resume.
-
-
-class MetricWriter:
-  """Appends {"step": ..., ...} lines to metrics.jsonl and scalars to TensorBoard.
-
-  On resume from step s, lines after s (written by the killed run after its last checkpoint)
-  are dropped from metrics.jsonl and TensorBoard purges its events after s, so the logs read as
-  one uninterrupted run.
-  """
-
-  def __init__(self, folder: pathlib.Path, *, resume_step: int | None = None, tensorboard: bool = True):
-    self.path = folder / "metrics.jsonl"
-    self._tb = None
-    self.enabled = jax.process_index() == 0  # one process writes the logs of a multi-host job
-    if not self.enabled:
-      return
-    folder.mkdir(parents=True, exist_ok=True)
-    if resume_step is None:
-      self.path.write_text("")
-    elif self.path.exists():
-      kept = [l for l in self.path.read_text(errors="replace").splitlines()
-              if (rec := _record(l)) is not None and rec.get("step", 0) <= resume_step]
-      self.path.write_text("".join(l + "\n" for l in kept))
-    if tensorboard:
-      from tensorboardX import SummaryWriter
-      self._tb = SummaryWriter(str(folder / "tensorboard"), purge_step=resume_step, flush_secs=30)
-
-  def write(self, step: int, values: Mapping[str, Any]) -> None:
-    if not self.enabled:
-      return
-    record = {"step": int(step), **{k: _jsonable(v) for k, v in values.items()}}
-    with self.path.open("a") as f:
-      f.write(json.dumps(record) + "\n")
-    if self._tb is not None:
-      for k, v in record.items():
-        if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
-          self._tb.add_scalar(k, v, int(step))
-
-  def close(self) -> None:
-    if self._tb is not None:
-      self._tb.close()
-
-
-def _record(line: str) -> dict | None:
-  """A metrics line, or None for a blank or half-written one (a kill during the write)."""
-  try:
-    rec = json.loads(line)
-  except ValueError:
-    return None
-  return rec if isinstance(rec, dict) else None
-
-
-def _jsonable(v):
-  if isinstance(v, (np.generic, jax.Array)):
-    v = np.asarray(v).item()
-  if isinstance(v, float) and not math.isfinite(v):
-    return str(v)
-  return v
-
-
-def read_metrics(path: os.PathLike) -> list[dict]:
-  p = pathlib.Path(path)
-  if not p.exists():
-    return []
-  return [r for l in p.read_text(errors="replace").splitlines() if (r := _record(l)) is not None]
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoints.
-
-
-class RunCheckpoints:
-  """orbax checkpoints of one run: `latest/` (params, optimizer state, loop state) and `best/`.
-
-  Saved synchronously: a checkpoint on disk is complete (orbax writes to a temporary folder and
-  renames it), so a kill during a save leaves the previous one usable. `best/` always keeps the
-  step that the latest checkpoint's loop state points to, plus any newer best saved since;
-  `restore` discards those newer ones (the resumed run recomputes them).
-  """
-
-  def __init__(self, folder: pathlib.Path, keep_latest: int = 1):
-    """keep_latest=2 for models trained together: after a kill between their saves, every model
-    can go back to the last step they all saved."""
-    opts = lambda keep: ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False,
-                                                     create=True)
-    self.folder = folder
-    self.latest = ocp.CheckpointManager(folder / "latest", options=opts(keep_latest))
-    self.best = ocp.CheckpointManager(folder / "best", options=opts(None))
-    self._best_refs: dict[int, int] = {}  # latest step -> the best step its loop state points to
-
-  def latest_step(self) -> int | None:
-    return self.latest.latest_step()
-
-  def save_latest(self, step: int, params, opt_state, loop_state: Mapping[str, Any]) -> None:
-    if step in self.latest.all_steps():
-      return
-    self.latest.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
-        loop=ocp.args.JsonSave(dict(loop_state))))
-    self.latest.wait_until_finished()
-    kept = set(self.latest.all_steps())
-    self._best_refs[step] = loop_state.get("best_step", -1)
-    self._best_refs = {k: b for k, b in self._best_refs.items() if k in kept}
-    for s in self.best.all_steps():  # only the bests the kept checkpoints point to are needed now
-      if s not in self._best_refs.values():
-        self.best.delete(s)
-
-  def save_best(self, step: int, params) -> None:
-    if step in self.best.all_steps():
-      self.best.delete(step)
-    self.best.save(step, args=ocp.args.Composite(params=ocp.args.StandardSave(params)))
-    self.best.wait_until_finished()
-
-  def restore(self, params, opt_state, step: int | None = None) -> tuple[Params, Any, dict, Params | None]:
-    """(params, opt_state, loop_state, best_params or None) of the latest checkpoint (or of
-    `step`, an older kept one; newer ones are deleted)."""
-    step = self.latest.latest_step() if step is None else step
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state})
-    got = self.latest.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract), loop=ocp.args.JsonRestore()))
-    for s in self.latest.all_steps():
-      if s != step:
-        self.latest.delete(s)
-    loop_state = dict(got.loop)
-    best = None
-    best_step = loop_state.get("best_step", -1)
-    self._best_refs = {step: best_step}
-    for s in self.best.all_steps():
-      if s != best_step:
-        self.best.delete(s)  # saved after the latest checkpoint by a run that was then killed
-    if best_step >= 0:
-      if best_step not in self.best.all_steps():
-        raise RuntimeError(f"checkpoint {self.folder}: best step {best_step} is missing from best/")
-      abstract_p = jax.tree.map(ocp.utils.to_shape_dtype_struct, params)
-      best = self.best.restore(best_step, args=ocp.args.Composite(
-          params=ocp.args.StandardRestore(abstract_p))).params
-    return got.state["params"], got.state["opt_state"], loop_state, best
-
-  def restore_best(self, params_like) -> tuple[int, Params] | None:
-    step = self.best.latest_step()
-    if step is None:
-      return None
-    abstract_p = jax.tree.map(ocp.utils.to_shape_dtype_struct, params_like)
-    return step, self.best.restore(step, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(abstract_p))).params
-
-  def close(self) -> None:
-    self.latest.close()
-    self.best.close()
-
-
-def copy_tree(tree):
-  """A host copy that survives donation of the device buffers it was read from.
-
-  Arrays split over several processes are gathered first (every process must call this).
-  """
-  if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
-    tree = jax.tree.map(lambda x: multihost_utils.process_allgather(x, tiled=True)
-                        if isinstance(x, jax.Array) and not x.is_fully_addressable else x, tree)
-  return jax.tree.map(lambda x: np.array(x, copy=True), tree)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +135,7 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
         writer.write(step, {f"dev_{k}": v for k, v in scores.items()} | {"selection": candidate})
         loop_state["evals"].append({"step": step, "f1": scores["f1"], "selection": candidate})
         if candidate and scores["f1"] > loop_state["best_score"]:
-          best, best_saved = copy_tree(params), False  # written with the next checkpoint
+          best, best_saved = distributed.host_copy(params), False  # written with the next checkpoint
           loop_state["best_score"], loop_state["best_step"] = scores["f1"], step
         tic, tic_step = time.perf_counter(), step
       if step % schedule.checkpoint_every == 0:
@@ -371,7 +206,7 @@ def unstack(tree, i: int):
 def stack_batches(batches: Sequence[Mapping[str, np.ndarray]], pad_id: int) -> dict[str, np.ndarray]:
   """Batches of N models (same rows) as [N, B, S] arrays, right-padded to the longest S with
   label-less padding (input pad id, mask 0, labels -1), which changes no model's loss."""
-  fill = encode.fill_values(pad_id)
+  fill = batching.fill_values(pad_id)
   out = {}
   for key in batches[0]:
     arrays = [np.asarray(b[key]) for b in batches]
@@ -411,8 +246,8 @@ def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Pa
       if steps_on_disk[i]:  # others have nothing to resume from: all start again (same results)
         ckpts[i].close()
         import shutil
-        shutil.rmtree(folders[i] / "checkpoints", ignore_errors=True)
-        ckpts[i] = RunCheckpoints(folders[i] / "checkpoints", keep_latest=2)
+        shutil.rmtree(runfolder.checkpoints_folder(folders[i]), ignore_errors=True)
+        ckpts[i] = RunCheckpoints(runfolder.checkpoints_folder(folders[i]), keep_latest=2)
       continue
     params[i], opt_states[i], loop_states[i], bests[i] = c.restore(params[i], opt_states[i], step=resume)
   writers = [MetricWriter(f, resume_step=resume, tensorboard=tensorboard) for f in folders]
@@ -458,7 +293,7 @@ def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Pa
           writers[i].write(step, {f"dev_{k}": v for k, v in scores.items()} | {"selection": candidate})
           loop_states[i]["evals"].append({"step": step, "f1": scores["f1"], "selection": candidate})
           if candidate and scores["f1"] > loop_states[i]["best_score"]:
-            bests[i], best_saved[i] = copy_tree(unstack(p_s, i)), False
+            bests[i], best_saved[i] = distributed.host_copy(unstack(p_s, i)), False
             loop_states[i]["best_score"], loop_states[i]["best_step"] = scores["f1"], step
         tic, tic_step = time.perf_counter(), step
       if step % schedule.checkpoint_every == 0 or step == schedule.max_steps:
@@ -490,7 +325,7 @@ def _open_checkpoints(folder: pathlib.Path, params, opt_state, keep_latest: int 
   restarts from step 0 and ends with the same results; say so and which checkpoint was broken.
   """
   import shutil
-  where = folder / "checkpoints"
+  where = runfolder.checkpoints_folder(folder)
   try:
     ckpt = RunCheckpoints(where, keep_latest=keep_latest)
     resume = ckpt.latest_step()
@@ -521,32 +356,3 @@ def _checkpoint(ckpt: RunCheckpoints, step: int, params, opt_state, loop_state: 
     ckpt.save_best(loop_state["best_step"], best)
   ckpt.save_latest(step, params, opt_state, loop_state)
   return True
-
-
-def predict_many(eval_step: Callable, params: Params, features: Sequence[encode.Feature],
-                 num_sentences: int, batch_size: int, *, pad_multiple: int = 8,
-                 pack_length: int = 0) -> list[list[list[int]]]:
-  """`predict` for N stacked models (eval_step of steps.make_eval_step(..., models=True))."""
-  bs = list(encode.batches(features, batch_size, shuffle=False, pad_multiple=pad_multiple, fill_last=True,
-                           pack_length=pack_length))
-  preds = [np.asarray(eval_step(params, b)["pred_ids"]) for b in bs]  # [N, B, S] each
-  n = preds[0].shape[0] if preds else 0
-  sizes = _num_words(features, num_sentences)
-  return [encode.merge_predictions(bs, [p[i] for p in preds], num_sentences, num_words=sizes) for i in range(n)]
-
-
-def predict(eval_step: Callable, params: Params, features: Sequence[encode.Feature],
-            num_sentences: int, batch_size: int, *, pad_multiple: int = 8, pack_length: int = 0) -> list[list[int]]:
-  """One predicted tag id per word of each of the `num_sentences` encoded records."""
-  bs = list(encode.batches(features, batch_size, shuffle=False, pad_multiple=pad_multiple,
-                           fill_last=True, pack_length=pack_length))
-  preds = [np.asarray(eval_step(params, b)["pred_ids"]) for b in bs]
-  return encode.merge_predictions(bs, preds, num_sentences,
-                                  num_words=_num_words(features, num_sentences))
-
-
-def _num_words(features: Sequence[encode.Feature], num_sentences: int) -> list[int]:
-  sizes = [0] * num_sentences
-  for f in features:
-    sizes[f.example_id] = f.num_words
-  return sizes

@@ -81,21 +81,37 @@ def make_schedule(learning_rate: float, *, schedule: str = "constant", warmup_st
 DECAY_MASKS = ("all", "no_bias_norm")
 
 
+# Parameter groups as regular expressions over "/"-joined parameter paths, as big_vision's
+# optax.py builds its masks: freezing (train.freeze), the head's learning rate, weight decay.
+HEAD = r"^(?!encoder/)"                 # what a pretrained checkpoint does not have
+DECAYED = r"(^|/)(kernel|embedding)$"   # weight matrices and embedding tables
+
+
+def path_name(path) -> str:
+  """A jax key path as "encoder/layers/0/attention/query/kernel"."""
+  return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def regex_mask(params: Any, pattern: str) -> Any:
+  """True on the parameters whose path (`path_name`) the regular expression matches (re.search)."""
+  import re
+  rx = re.compile(pattern)
+  return jax.tree_util.tree_map_with_path(lambda p, _: bool(rx.search(path_name(p))), params)
+
+
 def no_bias_norm_mask(params: Any) -> Any:
   """True on weight matrices and embedding tables, False on biases and LayerNorm scales.
 
   The standard BERT fine-tuning recipe (Hugging Face's `no_decay = ["bias", "LayerNorm.weight"]`):
   decaying a LayerNorm scale toward 0 shrinks the layer's output, which AdamW does not undo.
   """
-  def leaf_name(path) -> str:
-    last = path[-1]
-    return str(getattr(last, "key", getattr(last, "name", last)))
-  return jax.tree_util.tree_map_with_path(lambda p, _: decays(leaf_name(p)), params)
+  return regex_mask(params, DECAYED)
 
 
 def decays(leaf_name: str) -> bool:
   """Whether the "no_bias_norm" recipe decays a parameter of this leaf name."""
-  return leaf_name in ("kernel", "embedding")
+  import re
+  return bool(re.search(DECAYED, leaf_name))
 
 
 def _check_clip(clip_norm: float | None) -> float | None:
@@ -143,9 +159,28 @@ def make_optimizer(learning_rate: float, *, schedule: str = "constant", warmup_s
 
 def head_mask(params: Any) -> Any:
   """True on the parameters a pretrained checkpoint does not have (everything but "encoder")."""
-  if not isinstance(params, Mapping):
-    return jax.tree.map(lambda _: False, params)
-  return {k: jax.tree.map(lambda _, k=k: k != "encoder", v) for k, v in params.items()}
+  return regex_mask(params, HEAD)
+
+
+def frozen(apply_fn, optimizer, params, pattern: str):
+  """(apply_fn, optimizer) that leave parameters whose path matches `pattern` untouched.
+
+  The wrapped apply_fn stops their gradient (JAX then skips computing it) and the optimizer
+  gives them zero updates and keeps no Adam state for them. "" = train everything.
+  """
+  if not pattern:
+    return apply_fn, optimizer
+  from mtlws_jax.errors import InputError
+  mask = regex_mask(params, pattern)
+  if not any(jax.tree.leaves(mask)):
+    raise InputError(f"train.freeze={pattern!r} matches no parameter")
+
+  def apply(p, batch, rng=None):
+    p = jax.tree.map(lambda m, x: jax.lax.stop_gradient(x) if m else x, mask, p)
+    return apply_fn(p, batch, rng)
+
+  labels = jax.tree.map(lambda m: "frozen" if m else "train", mask)
+  return apply, optax.multi_transform({"train": optimizer, "frozen": optax.set_to_zero()}, labels)
 
 
 def _get(cfg: Mapping[str, Any] | Any, key: str, default: Any) -> Any:
@@ -269,7 +304,7 @@ def rows_optimizer_from_config(cfg: Mapping[str, Any] | Any, *, path: tuple[str,
                                wrap_rest=None) -> RowsOptimizer:
   """The RowsOptimizer equal to `optimizer_from_config(cfg)` on a dense table at `path`.
 
-  wrap_rest: e.g. bench.frozen's optimizer wrapper, applied to the rest optimizer only.
+  wrap_rest: e.g. `frozen`'s optimizer wrapper, applied to the rest optimizer only.
   """
   kw = optimizer_kwargs(cfg)
   clip = _check_clip(kw["clip_norm"])

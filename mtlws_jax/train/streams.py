@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mtlws_jax.data import batching
 from mtlws_jax.data import encode
 
 ORDERS = ("random", "bucketed")
@@ -41,7 +42,7 @@ def crc(*parts) -> int:
 class BatchStream:
   """Batch i of an endless, reshuffled-per-pass stream of one feature list (the warmup's streams).
 
-  Pass p is `encode.batches(features, shuffle=True, rng=default_rng([*key, p]))` (length
+  Pass p is `batching.batches(features, shuffle=True, rng=default_rng([*key, p]))` (length
   bucketed, last batch filled); each pass is built once and cached.
   """
 
@@ -57,7 +58,7 @@ class BatchStream:
   def _build(self, p: int) -> list[dict[str, np.ndarray]]:
     if p != self._pass:
       rng = np.random.default_rng([*self.key, p])
-      self._batches = list(encode.batches(self.features, self.batch_size, shuffle=True, rng=rng,
+      self._batches = list(batching.batches(self.features, self.batch_size, shuffle=True, rng=rng,
                                           pad_multiple=self.pad_multiple, fill_last=True,
                                           pack_length=self.pack_length))
       self._pass = p
@@ -73,7 +74,7 @@ class PairedStream:
 
   sets: (name, features) pairs, e.g. [("gold:en", ...), ("translated:es", ...)]; the order of
   the pairs does not matter (they are sorted by name). pack_length > 0: each batch's features
-  are packed (encode.pack) instead of padded; the draws are the same.
+  are packed (batching.pack) instead of padded; the draws are the same.
   """
 
   def __init__(self, sets: Sequence[tuple[str, Sequence[encode.Feature]]], batch_size: int, seed: int, *,
@@ -129,7 +130,7 @@ class PairedStream:
   def batch(self, i: int) -> dict[str, np.ndarray]:
     if self.order == "bucketed":
       return self._bucketed_batch(i)
-    return encode.collate([self.features[j] for j in self.indices(i)], pad_multiple=self.pad_multiple,
+    return batching.collate([self.features[j] for j in self.indices(i)], pad_multiple=self.pad_multiple,
                           pack_length=self.pack_length)
 
   def _bucketed_batch(self, i: int) -> dict[str, np.ndarray]:
@@ -152,5 +153,5 @@ def _bucketed_batches(feats: Sequence[encode.Feature], batch_size: int, rng: np.
       np.argsort(lengths[s:s + chunk], kind="stable")] for s in range(0, len(feats), chunk)])
   groups = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
   groups = [groups[k] for k in rng.permutation(len(groups))]
-  return [encode.collate([feats[k] for k in g], pad_multiple=pad_multiple, batch_size=batch_size,
+  return [batching.collate([feats[k] for k in g], pad_multiple=pad_multiple, batch_size=batch_size,
                          pack_length=pack_length) for g in groups]

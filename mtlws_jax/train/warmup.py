@@ -39,7 +39,7 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 
 from mtlws_jax import parallel
-from mtlws_jax.data import encode
+from mtlws_jax.data import batching
 from mtlws_jax.train.steps import ApplyFn, LossFn, default_loss_fn
 
 STRATEGIES = ("vmap", "loop", "shard")
@@ -60,7 +60,7 @@ def stack_language_batches(per_language: Sequence[Sequence[Mapping[str, np.ndarr
   if len(counts) != 1 or 0 in counts:
     raise ValueError(f"every language needs the same number K >= 1 of warmup batches, got "
                      f"{[len(b) for b in per_language]}")
-  fill = dict(encode.FILL, **(pad_values or {}))
+  fill = dict(batching.FILL, **(pad_values or {}))
   keys = set(per_language[0][0])
   for lang, batches in enumerate(per_language):
     for k, batch in enumerate(batches):
@@ -271,10 +271,18 @@ def mean_loss(apply_fn: ApplyFn, params: Any, batches: Iterable[Mapping[str, np.
 
 
 @jax.jit
-def _param_change(before: Any, after: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
-  diff = jax.tree.map(lambda a, b: jnp.asarray(a, jnp.float32) - jnp.asarray(b, jnp.float32), after, before)
-  max_abs = jnp.max(jnp.stack([jnp.max(jnp.abs(d)) for d in jax.tree.leaves(diff)]))
-  return optax.tree.norm(before), optax.tree.norm(diff), max_abs
+def _change(before: Any, after: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+  diff = jax.tree.map(lambda a, b: a.astype(jnp.float32) - b.astype(jnp.float32), after, before)
+  return optax.tree.norm(before), optax.tree.norm(diff), jnp.max(jnp.asarray(
+      [jnp.max(jnp.abs(d)) for d in jax.tree.leaves(diff)]))
+
+
+def param_change(before: Any, after: Any) -> dict[str, float]:
+  """How far warmup moved the parameters (one compiled call, no loss evaluation): param_norm,
+  param_change (||theta_Z - theta_0||), param_rel_change (their ratio), param_max_abs_change."""
+  norm, change, most = (float(x) for x in _change(before, after))
+  return {"param_norm": norm, "param_change": change, "param_rel_change": change / norm if norm else float("nan"),
+          "param_max_abs_change": most}
 
 
 def warmup_effect(apply_fn: ApplyFn, params_before: Any, params_after: Any,
@@ -286,14 +294,7 @@ def warmup_effect(apply_fn: ApplyFn, params_before: Any, params_after: Any,
   param_max_abs_change, loss_before/loss_after/loss_change per language, and their means.
   With the paper's gamma = 5e-5 and plain-SGD outer moves, expect a tiny relative change.
   """
-  norm0, change, max_abs = (float(x) for x in _param_change(params_before, params_after))
-  out = {
-      "param_norm": norm0,
-      "param_change": change,
-      "param_rel_change": change / norm0 if norm0 else float("nan"),
-      "param_max_abs_change": max_abs,
-      "loss_before": {}, "loss_after": {}, "loss_change": {},
-  }
+  out = param_change(params_before, params_after) | {"loss_before": {}, "loss_after": {}, "loss_change": {}}
   batch_loss = _jitted_batch_loss(apply_fn, loss_fn)
   for lang, batches in target_batches.items():
     lb = mean_loss(apply_fn, params_before, batches, _batch_loss=batch_loss)
