@@ -7,6 +7,13 @@ set -e
 . .venv/bin/activate
 report() { python -m mtlws_jax.eval.report "$@"; }
 ROWS=zero_shot,mtl,ws_eq7,ws_adam,ws_reptile,ws_nesterov,zs_eq,mtl_eq
+# Issue 23: the rows that answer the question, over every seed finished so far (the seed chain adds them)
+KEY=zero_shot,mtl,ws_eq7,ws_reptile,ws_nesterov,zs_eq,mtl_eq
+W=results/study_absa_cpu/workdir
+report $W --rows=$KEY --seeds=0,1,2,3 --baseline=zs_eq > results/study_absa_cpu/seeds0123_vs_equal_steps.md
+report $W --rows=$KEY --seeds=0,1,2,3 > results/study_absa_cpu/seeds0123_key_rows.md
+# the paper's budget (configs/study_absa_paper_cpu.py): seeds as they finish
+report results/study_absa_paper_cpu/workdir --rows=zero_shot,ws_nesterov --seeds=0 > results/study_absa_paper_cpu/seed0.md
 for t in absa ner; do
   W=results/study_${t}_cpu/workdir
   report $W --rows=$ROWS --seeds=0,1,2 --baseline=zs_eq > results/study_${t}_cpu/seeds012_vs_equal_steps.md
