@@ -175,7 +175,6 @@ def train_run(setup: Setup, row: plan.Row, run: methods_lib.Run, seed: int, para
   """Trains one model, selects it on English dev, scores and saves its predictions."""
   stream = train_stream(setup, run, seed)
   optimizer, train_step, init_opt_state = setup.steps.train_for(row.train)
-  tic = time.perf_counter()
   sel = loop.train_and_select(
       folder=folder, params=setup.steps.place(params), optimizer=optimizer,
       init_opt_state=init_opt_state, train_step=train_step,
@@ -183,7 +182,7 @@ def train_run(setup: Setup, row: plan.Row, run: methods_lib.Run, seed: int, para
       rng=dropout_key(seed), schedule=_schedule(setup, row),
       progress=progress and distributed.is_main_process(), desc=f"{run.model_id} seed {seed}",
       tensorboard=setup.config.tensorboard)
-  return finish(setup, row, run, seed, folder, sel, stream.size, time.perf_counter() - tic)
+  return finish(setup, row, run, seed, folder, sel, stream.size, sel.seconds)
 
 
 def train_runs(setup: Setup, items, seed: int, workdir: pathlib.Path, progress: bool) -> list[dict]:
@@ -199,7 +198,6 @@ def train_runs(setup: Setup, items, seed: int, workdir: pathlib.Path, progress: 
   streams = [train_stream(setup, run, seed) for _, run, _ in items]
   optimizer, train_step, _ = setup.steps.train_for(row0.train, models=True)
   folders = [runfolder.run_folder(workdir, run.model_id, seed) for _, run, _ in items]
-  tic = time.perf_counter()
   sels = loop.train_and_select_many(
       folders=folders, params=[jax.tree.map(jnp.asarray, p) for _, _, p in items], optimizer=optimizer,
       train_step=train_step, evaluate=lambda p: setup.score_many(p, setup.sets.source_dev), streams=streams,
@@ -207,7 +205,7 @@ def train_runs(setup: Setup, items, seed: int, workdir: pathlib.Path, progress: 
       progress=progress and distributed.is_main_process(),
       desc=f"{len(items)} models ({', '.join(run.model_id for _, run, _ in items)}) seed {seed}",
       tensorboard=setup.config.tensorboard)
-  seconds = (time.perf_counter() - tic) / len(items)
+  seconds = sels[0].seconds / len(items)   # the loop's time, the parts before a kill included
   return [finish(setup, row, run, seed, folder, sel, stream.size, seconds)
           for (row, run, _), folder, sel, stream in zip(items, folders, sels, streams)]
 

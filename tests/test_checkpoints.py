@@ -258,22 +258,3 @@ def test_export_refuses_srl_inputs(tiny_bert, tmp_path):
     checkpoints.export_hf(model, tok, ["O", "A0"], tmp_path / "srl")
 
 
-def test_orbax_save_restore_round_trip(tiny_bert, tmp_path):
-  model, tok = checkpoints.load_pretrained(tiny_bert, num_tags=3, num_pos=4, use_predicate=True, dropout=0.2)
-  model = _perturb(model, seed=5)
-  folder = checkpoints.save_tagger(tmp_path / "run", model, tok, {0: "O", 1: "A0", 2: "A1"},
-                                   pos_tags=["NOUN", "VERB", "ADJ", "X"], meta={"lang": "en", "step": 7})
-  restored, tok2, info = checkpoints.restore_tagger(folder)
-  assert info["id_to_tag"] == ["O", "A0", "A1"] and info["pos_tags"][1] == "VERB" and info["meta"]["step"] == 7
-  assert (restored.num_pos, restored.use_predicate, restored.dropout_rate) == (4, True, 0.2)
-  batch = _encode(tok)
-  batch.update(predicate_ids=np.eye(1, batch["input_ids"].shape[1], 2, dtype=np.int32).repeat(3, 0),
-               pos_ids=np.minimum(batch["attention_mask"] * 2, 4).astype(np.int32))
-  np.testing.assert_array_equal(np.asarray(_logits(restored, batch)), np.asarray(_logits(model, batch)))
-  np.testing.assert_array_equal(_encode(tok2)["input_ids"], batch["input_ids"])
-  with pytest.raises(InputError, match="already there"):
-    checkpoints.save_tagger(folder, model, tok, ["O", "A0", "A1"])
-  with pytest.raises(ValueError, match="3 tags but the tag map has 2"):
-    checkpoints.save_tagger(tmp_path / "other", model, tok, ["O", "A0"])
-  with pytest.raises(InputError, match="not a saved tagger"):
-    checkpoints.restore_tagger(tmp_path)

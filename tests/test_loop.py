@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -127,6 +129,7 @@ def test_resume_mid_run_gives_identical_results(setup, tmp_path):
     calls["n"] += 1
     if calls["n"] == 8:
       raise Stop()
+    time.sleep(0.2)   # time spent before the kill: the resumed run's seconds must count it
     return real(p, o, b, r)
 
   stream = loop.BatchStream(setup["feats"], 4, (7,), pad_multiple=16)
@@ -134,7 +137,9 @@ def test_resume_mid_run_gives_identical_results(setup, tmp_path):
     loop.train_and_select(folder=tmp_path / "cut", params=setup["init"](), optimizer=setup["opt"],
                           train_step=dying_step, evaluate=setup["evaluate"], stream=stream,
                           rng=jax.random.key(1), schedule=sched)
+  saved_steps = [int(p.name) for p in (tmp_path / "cut" / "checkpoints" / "latest").iterdir() if p.name.isdigit()]
   resumed = _run(setup, tmp_path / "cut", sched)
+  assert resumed.seconds >= 0.2 * max(saved_steps)   # timing.json: the whole training, not its last part
   assert resumed.best_step == full.best_step
   assert resumed.best_score == full.best_score
   assert resumed.evals == full.evals

@@ -1,4 +1,4 @@
-"""Hugging Face checkpoints in and out, and orbax save/restore of fine-tuned taggers.
+"""Hugging Face checkpoints in and out.
 
 In: `load_pretrained` takes a local folder or a hub id (resolved through the local Hugging Face
 cache; nothing is downloaded when HF_HUB_OFFLINE=1), reads config.json, safetensors (or a
@@ -8,8 +8,8 @@ logged; anything else that does not fit is an InputError listing every missing, 
 mis-shaped weight.
 
 Out: `export_hf` writes a transformers token-classification folder (safetensors, config.json
-with id2label, tokenizer) that PyTorch's `AutoModelForTokenClassification` loads as is;
-`save_tagger` / `restore_tagger` keep fine-tuned parameters with orbax plus the tag map.
+with id2label, tokenizer) that PyTorch's `AutoModelForTokenClassification` loads as is. A
+fine-tuned run's own parameters live in its run folder (runfolder.RunCheckpoints, orbax).
 """
 
 from __future__ import annotations
@@ -390,7 +390,7 @@ def export_hf(model: Tagger, tokenizer, id_to_tag: Sequence[str] | Mapping[int, 
   """A transformers token-classification checkpoint of `model` (for AutoModelForTokenClassification)."""
   if model.use_predicate or model.num_pos:
     raise ValueError("a tagger with predicate / POS input embeddings has no Hugging Face "
-                     "token-classification equivalent; keep it with save_tagger")
+                     "token-classification equivalent; use it from its workdir (python -m mtlws_jax.predict)")
   config = model.config
   tags = _id_to_tag_list(id_to_tag, model.num_tags)
   params = tagger_params(model)
@@ -403,66 +403,3 @@ def export_hf(model: Tagger, tokenizer, id_to_tag: Sequence[str] | Mapping[int, 
                    id2label={str(i): t for i, t in enumerate(tags)},
                    label2id={t: i for i, t in enumerate(tags)}, dtype="float32")
   return write_hf_folder(folder, tensors, hf_config, tokenizer)
-
-
-# ---------------------------------------------------------------------------------------------
-# Fine-tuned taggers with orbax.
-
-TAGGER_META = "tagger.json"
-_FORMAT = "mtlws-jax tagger 1"
-
-
-def save_tagger(folder: str | os.PathLike, model: Tagger, tokenizer,
-                id_to_tag: Sequence[str] | Mapping[int, str], *, pos_tags: Sequence[str] | None = None,
-                meta: Mapping[str, Any] | None = None) -> pathlib.Path:
-  """folder/params (orbax), folder/tagger.json (architecture, tag map, meta), folder/tokenizer."""
-  import orbax.checkpoint as ocp
-  folder = pathlib.Path(folder).absolute()
-  if (folder / "params").exists():
-    raise InputError("a saved tagger is already there; choose a new folder", folder)
-  folder.mkdir(parents=True, exist_ok=True)
-  tags = _id_to_tag_list(id_to_tag, model.num_tags)
-  if model.num_pos and pos_tags is not None and len(pos_tags) != model.num_pos:
-    raise ValueError(f"the model has {model.num_pos} POS tags but pos_tags has {len(pos_tags)}")
-  checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(folder / "params", tagger_params(model))
-  checkpointer.wait_until_finished()
-  checkpointer.close()
-  info = {"format": _FORMAT, "encoder_config": model.config.to_hf_config(), "num_tags": model.num_tags,
-          "num_pos": model.num_pos, "use_predicate": model.use_predicate, "dropout": model.dropout_rate,
-          "id_to_tag": tags, "pos_tags": None if pos_tags is None else list(pos_tags),
-          "meta": dict(meta or {})}
-  (folder / TAGGER_META).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-  tokenizer.save_pretrained(os.fspath(folder / "tokenizer"))
-  return folder
-
-
-def restore_tagger(folder: str | os.PathLike, *, dtype=jnp.float32, param_dtype=jnp.float32):
-  """(Tagger, tokenizer, info) saved by `save_tagger`; info has id_to_tag, pos_tags and meta."""
-  import orbax.checkpoint as ocp
-  folder = pathlib.Path(folder).absolute()
-  meta_path = folder / TAGGER_META
-  if not meta_path.is_file() or not (folder / "params").is_dir():
-    raise InputError(f"not a saved tagger (needs {TAGGER_META} and params/)", folder)
-  try:
-    info = json.loads(meta_path.read_text(encoding="utf-8"))
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise InputError(f"not valid JSON: {e}", meta_path) from None
-  if info.get("format") != _FORMAT:
-    raise InputError(f"unknown tagger format {info.get('format')!r} (expected {_FORMAT!r})", meta_path)
-  config = EncoderConfig.from_hf_config(info["encoder_config"], meta_path)
-  build = lambda: Tagger(config, info["num_tags"], num_pos=info["num_pos"],
-                         use_predicate=info["use_predicate"], dropout=info["dropout"], dtype=dtype,
-                         param_dtype=param_dtype, rngs=nnx.Rngs(0))
-  abstract = nnx.eval_shape(build)
-  target = tagger_params(abstract)
-  checkpointer = ocp.StandardCheckpointer()
-  try:
-    params = checkpointer.restore(folder / "params", target)
-  except Exception as e:  # structure or shape differences between tagger.json and params/
-    raise InputError(f"params/ do not fit the tagger described in {TAGGER_META} "
-                     f"({type(e).__name__}: {e})", folder) from None
-  finally:
-    checkpointer.close()
-  tokenizer = load_tokenizer(folder / "tokenizer")
-  return merge_tagger(nnx.graphdef(abstract), params), tokenizer, info

@@ -66,51 +66,29 @@ class CompiledSteps:
     key = json.dumps({k: train.get(k) for k in keys}, sort_keys=True) + ("/models" if models else "")
     if key in self._train:
       return self._train[key]
-    if models:
-      if self.mesh is not None:
-        raise InputError("train.models_at_once > 1 runs on one device: set --config.parallel.mode=none "
-                         "(or train one model at a time over the devices)")
-      opt, _, init = self.train_for(train)
-      apply_fn, _ = optim.frozen(self._raw_apply, optim.optimizer_from_config(train), self._params_like,
-                                 train["freeze"])
-      self._train[key] = (opt, steps.make_train_step(apply_fn, opt, models=True), init)
-    elif train.get("embedding_update", "dense") == "rows":
-      self._train[key] = self._rows(train)
-    else:
-      try:
-        opt = optim.optimizer_from_config(train)
-      except ValueError as e:
-        raise InputError(f"config.train: {e}") from None
-      apply_fn, opt = optim.frozen(self._raw_apply, opt, self._params_like, train["freeze"])
-      if self.mesh is None:
-        self._train[key] = (opt, steps.make_train_step(apply_fn, opt), opt.init)
-      else:
-        from mtlws_jax.train import data_parallel as dp
-        mesh, fsdp = self.mesh, self.fsdp
-        step = dp.make_sharded_train_step(apply_fn, opt, mesh, fsdp=fsdp, pad=True, pad_id=self.pad_id)
-        self._train[key] = (opt, step, lambda p, opt=opt: dp.init_opt_state(opt, p, mesh, fsdp))
-    return self._train[key]
-
-  def _rows(self, train: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    """train.embedding_update="rows": Adam over the word-embedding rows each batch touches."""
-    if self.mesh is not None:
-      raise InputError("train.embedding_update=rows runs on one device: set --config.parallel.mode=none "
-                       "(or use embedding_update=dense over the devices)")
-    table = optim.get_leaf(self._params_like, optim.WORD_TABLE)
-    freeze = train["freeze"]
-    if freeze and optim.get_leaf(optim.regex_mask(self._params_like, freeze), optim.WORD_TABLE):
-      raise InputError(f"train.embedding_update=rows updates the word embeddings, but train.freeze="
-                       f"{freeze!r} freezes them: use one or the other")
-    apply_fn, _ = optim.frozen(self._raw_apply, optim.optimizer_from_config(train), self._params_like, freeze)
-    rest_like = optim.without_leaf(self._params_like, optim.WORD_TABLE)
-    wrap = (lambda o: optim.frozen(self._raw_apply, o, rest_like, freeze)[1]) if freeze else None
+    rows = train.get("embedding_update", "dense") == "rows"
+    if self.mesh is not None and (models or rows):
+      what = "train.models_at_once > 1" if models else "train.embedding_update=rows"
+      other = "train one model at a time" if models else "use embedding_update=dense"
+      raise InputError(f"{what} runs on one device: set --config.parallel.mode=none (or {other} over the devices)")
     try:
-      opt = optim.rows_optimizer_from_config(train, wrap_rest=wrap)
+      apply_fn, opt = optim.for_training(train, self._params_like, self._raw_apply)
+    except InputError:
+      raise
     except ValueError as e:
       raise InputError(f"config.train: {e}") from None
-    logging.info("embedding_update=rows: Adam over the touched rows of the %d x %d word-embedding table",
-                 *table.shape)
-    return opt, steps.make_train_step(apply_fn, opt), opt.init
+    if rows:
+      table = optim.get_leaf(self._params_like, optim.WORD_TABLE)
+      logging.info("embedding_update=rows: Adam over the touched rows of the %d x %d word-embedding table",
+                   *table.shape)
+    if self.mesh is None:
+      self._train[key] = (opt, steps.make_train_step(apply_fn, opt, models=models), opt.init)
+    else:
+      from mtlws_jax.train import data_parallel as dp
+      mesh, fsdp = self.mesh, self.fsdp
+      step = dp.make_sharded_train_step(apply_fn, opt, mesh, fsdp=fsdp, pad=True, pad_id=self.pad_id)
+      self._train[key] = (opt, step, lambda p, opt=opt: dp.init_opt_state(opt, p, mesh, fsdp))
+    return self._train[key]
 
   def warmup_for(self, warmup: Mapping[str, Any]) -> tuple[Any, Any]:
     """(outer optimizer, jitted warmup epoch) of a warmup setting, built once."""

@@ -70,6 +70,17 @@ class Selection:
   best_step: int
   best_score: float
   evals: list[dict]
+  seconds: float = 0.0   # wall time of the training loop, the parts before any kill included
+
+
+class _Clock:
+  """Training seconds so far: those saved in the restored loop state plus this process's."""
+
+  def __init__(self, saved: float):
+    self.saved, self.start = float(saved), time.perf_counter()
+
+  def __call__(self) -> float:
+    return self.saved + time.perf_counter() - self.start
 
 
 def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_step: Callable,
@@ -97,6 +108,7 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
                  loop_state["best_score"], loop_state["best_step"])
   writer = MetricWriter(folder, resume_step=resume, tensorboard=tensorboard)
   step = loop_state["step"]
+  clock = _Clock(loop_state.get("seconds", 0.0))
   bar = None
   if progress and step < schedule.max_steps:
     from tqdm import tqdm
@@ -139,7 +151,9 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
           loop_state["best_score"], loop_state["best_step"] = scores["f1"], step
         tic, tic_step = time.perf_counter(), step
       if step % schedule.checkpoint_every == 0:
+        loop_state["seconds"] = clock()
         best_saved = _checkpoint(ckpt, step, params, opt_state, loop_state, best, best_saved)
+    loop_state["seconds"] = clock()
     _checkpoint(ckpt, step, params, opt_state, loop_state, best, best_saved)
   finally:
     if bar is not None:
@@ -149,7 +163,7 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
   if best is None:
     raise RuntimeError(f"{folder}: no model-selection evaluation happened (max_steps={schedule.max_steps})")
   return Selection(best_params=best, best_step=loop_state["best_step"],
-                   best_score=loop_state["best_score"], evals=list(loop_state["evals"]))
+                   best_score=loop_state["best_score"], evals=list(loop_state["evals"]), seconds=clock())
 
 
 class Pending:
@@ -255,6 +269,7 @@ def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Pa
   p_s, o_s, rng_s = stack(params), stack(opt_states), stack(rngs)
   del params, opt_states
   step = loop_states[0]["step"]
+  clock = _Clock(max(ls.get("seconds", 0.0) for ls in loop_states))
   bar = None
   if progress and step < schedule.max_steps:
     from tqdm import tqdm
@@ -297,7 +312,9 @@ def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Pa
             loop_states[i]["best_score"], loop_states[i]["best_step"] = scores["f1"], step
         tic, tic_step = time.perf_counter(), step
       if step % schedule.checkpoint_every == 0 or step == schedule.max_steps:
+        now = clock()
         for i in range(n):
+          loop_states[i]["seconds"] = now
           best_saved[i] = _checkpoint(ckpts[i], step, unstack(p_s, i), unstack(o_s, i), loop_states[i],
                                       bests[i], best_saved[i])
   finally:
@@ -313,7 +330,7 @@ def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Pa
       raise RuntimeError(f"{folders[i]}: no model-selection evaluation happened (max_steps={schedule.max_steps})")
     ls = loop_states[i]
     out.append(Selection(best_params=bests[i], best_step=ls["best_step"], best_score=ls["best_score"],
-                         evals=list(ls["evals"])))
+                         evals=list(ls["evals"]), seconds=clock()))
   return out
 
 

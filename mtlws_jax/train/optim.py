@@ -317,3 +317,24 @@ def rows_optimizer_from_config(cfg: Mapping[str, Any] | Any, *, path: tuple[str,
   table = _scheduled_adam(**{k: kw[k] for k in ("learning_rate", "schedule", "warmup_steps", "total_steps")},
                           weight_decay=wd)
   return RowsOptimizer(rest=rest, table=table, clip_norm=clip, path=tuple(path))
+
+
+def for_training(cfg: Mapping[str, Any] | Any, params_like: Any, apply_fn):
+  """(apply_fn, optimizer) of a train setting: the one builder the experiment uses.
+
+  Adam (AdamW) with its schedule, clipping, the head's rate and the decay mask
+  (`optimizer_from_config`); parameters matching cfg.freeze (a regular expression over their
+  paths) get no gradient and no update (`frozen`); cfg.embedding_update="rows" updates only the
+  word-embedding rows a batch touches (`rows_optimizer_from_config`). Raises ValueError on a bad
+  setting.
+  """
+  freeze = _get(cfg, "freeze", "") or ""
+  if (_get(cfg, "embedding_update", "dense") or "dense") != "rows":
+    return frozen(apply_fn, optimizer_from_config(cfg), params_like, freeze)
+  if freeze and get_leaf(regex_mask(params_like, freeze), WORD_TABLE):
+    raise ValueError(f"train.embedding_update=rows updates the word embeddings, but train.freeze="
+                     f"{freeze!r} freezes them: use one or the other")
+  wrapped, _ = frozen(apply_fn, optimizer_from_config(cfg), params_like, freeze)
+  rest_like = without_leaf(params_like, WORD_TABLE)
+  wrap = (lambda o: frozen(apply_fn, o, rest_like, freeze)[1]) if freeze else None
+  return wrapped, rows_optimizer_from_config(cfg, wrap_rest=wrap)
