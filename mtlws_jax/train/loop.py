@@ -1,6 +1,7 @@
 """One training run with model selection, logs and checkpoints that resume exactly.
 
-`train_and_select` is the only loop with files in it: it steps a pure `train_step`, evaluates the
+One loop (`_train`) serves one model (`train_and_select`) and N models stacked on a leading axis
+(`train_and_select_many`, train.models_at_once): it steps a pure `train_step`, evaluates the
 English dev set every N steps after M (the paper's model selection), keeps the best parameters,
 writes metrics to `metrics.jsonl` and TensorBoard, and saves orbax checkpoints (latest and best).
 
@@ -96,30 +97,75 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
   good checkpoint stays on disk. init_opt_state (default optimizer.init) builds the optimizer
   state in the parameters' device layout; checkpoints are restored into that layout.
   """
-  folder = pathlib.Path(folder)
-  opt_state = (init_opt_state or optimizer.init)(params)
-  loop_state = {"step": 0, "best_step": -1, "best_score": -1.0, "evals": [],
-                "loss_sum": 0.0, "loss_count": 0}
-  best, best_saved = None, True
-  ckpt, resume, restored = _open_checkpoints(folder, params, opt_state)
-  if restored is not None:
-    params, opt_state, loop_state, best = restored
-    logging.info("%s: resuming from step %d (best %.4f at step %d)", folder, loop_state["step"],
-                 loop_state["best_score"], loop_state["best_step"])
-  writer = MetricWriter(folder, resume_step=resume, tensorboard=tensorboard)
-  step = loop_state["step"]
-  clock = _Clock(loop_state.get("seconds", 0.0))
+  return _train([folder], [params], optimizer=optimizer, train_step=train_step, evaluate=lambda p: [evaluate(p)],
+                streams=[stream], rngs=[rng], schedule=schedule, progress=progress, desc=desc,
+                tensorboard=tensorboard, init_opt_state=init_opt_state)[0]
+
+
+def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Params], optimizer,
+                          train_step: Callable, evaluate: Callable[[Params], Sequence[Mapping[str, float]]],
+                          streams: Sequence[Any], rngs: Sequence[jax.Array], schedule: Schedule, pad_id: int,
+                          progress: bool = False, desc: str = "", tensorboard: bool = True) -> list[Selection]:
+  """`train_and_select` for N models in one compiled program (train.models_at_once).
+
+  train_step: steps.make_train_step(..., models=True), all arrays with a leading model axis;
+  evaluate(stacked params) -> one score dict per model. Each model keeps its own stream, key,
+  folder, metrics, selection and checkpoints, exactly as when trained alone (the same numbers up
+  to float summation order). The models save at the same steps and keep their last two
+  checkpoints, so after a kill between their saves all resume from the last step every one saved.
+  """
+  return _train(folders, params, optimizer=optimizer, train_step=train_step, evaluate=evaluate, streams=streams,
+                rngs=rngs, schedule=schedule, progress=progress, desc=desc, tensorboard=tensorboard,
+                stacked=True, pad_id=pad_id)
+
+
+def _fresh_state() -> dict:
+  return {"step": 0, "best_step": -1, "best_score": -1.0, "evals": [], "loss_sum": 0.0, "loss_count": 0}
+
+
+def _train(folders, params, *, optimizer, train_step, evaluate, streams, rngs, schedule: Schedule,
+           progress: bool, desc: str, tensorboard: bool, stacked: bool = False, pad_id: int = 0,
+           init_opt_state=None) -> list[Selection]:
+  """The one training loop: one model (its own step), or N stacked on a leading axis (stacked=True).
+
+  The host reads the device (NaN check, loss sums) only at log, evaluation and checkpoint steps.
+  """
+  n = len(folders)
+  folders = [pathlib.Path(f) for f in folders]
+  opt_states = [(init_opt_state or optimizer.init)(p) for p in params]
+  loop_states, bests = [_fresh_state() for _ in range(n)], [None] * n
+  params = list(params)
+  if not stacked:
+    ckpt, resume, restored = _open_checkpoints(folders[0], params[0], opt_states[0])
+    ckpts = [ckpt]
+    if restored is not None:
+      params[0], opt_states[0], loop_states[0], bests[0] = restored
+      logging.info("%s: resuming from step %d (best %.4f at step %d)", folders[0], loop_states[0]["step"],
+                   loop_states[0]["best_score"], loop_states[0]["best_step"])
+  else:
+    ckpts, resume = _open_common(folders, params, opt_states, loop_states, bests)
+  writers = [MetricWriter(f, resume_step=resume, tensorboard=tensorboard) for f in folders]
+  best_saved = [True] * n
+  if stacked:
+    p_s, o_s, rng_s = stack(params), stack(opt_states), stack(rngs)
+    batch_of = lambda step: stack_batches([s.batch(step) for s in streams], pad_id)
+    model = lambda tree, i: unstack(tree, i)
+  else:
+    p_s, o_s, rng_s = params[0], opt_states[0], rngs[0]
+    batch_of = streams[0].batch
+    model = lambda tree, i: tree
+  del params, opt_states
+  step = loop_states[0]["step"]
+  clock = _Clock(max(ls.get("seconds", 0.0) for ls in loop_states))
   bar = None
   if progress and step < schedule.max_steps:
     from tqdm import tqdm
-    bar = tqdm(total=schedule.max_steps, initial=step, desc=desc, unit="step", dynamic_ncols=True,
-               leave=False)
+    bar = tqdm(total=schedule.max_steps, initial=step, desc=desc, unit="step", dynamic_ncols=True, leave=False)
   tic, tic_step = time.perf_counter(), step
   pending = Pending()
   try:
     while step < schedule.max_steps:
-      batch = stream.batch(step)
-      params, opt_state, m = train_step(params, opt_state, batch, rng)
+      p_s, o_s, m = train_step(p_s, o_s, batch_of(step), rng_s)
       step += 1
       pending.add(step, m)
       if bar is not None:
@@ -128,42 +174,73 @@ def train_and_select(*, folder: os.PathLike, params: Params, optimizer, train_st
       log = step % schedule.log_every == 0 or step == schedule.max_steps
       if log or candidate or curve or step % schedule.checkpoint_every == 0:
         try:  # the host waits for the device here only: NaN check and loss sums of the window
-          last = pending.read(loop_state)
+          last = pending.read(loop_states if stacked else loop_states[0])
         except steps_lib.NonFiniteLossError as e:
-          writer.write(e.step, {"error": str(e)})
-          logging.error("%s: %s (last good checkpoint: step %s)", folder, e, ckpt.latest_step())
+          writers[e.model or 0].write(e.step, {"error": str(e)})
+          logging.error("%s: %s (last good checkpoint: step %s)", folders[e.model or 0], e,
+                        ckpts[e.model or 0].latest_step())
           raise
+        norms = np.atleast_1d(np.asarray(last["grad_norm"])) if last else None
       if log:
         now = time.perf_counter()
-        writer.write(step, {"train_loss": loop_state["loss_sum"] / loop_state["loss_count"],
-                            "grad_norm": float(last["grad_norm"]),
-                            "steps_per_sec": (step - tic_step) / max(now - tic, 1e-9)})
-        if bar is not None:
-          bar.set_postfix(loss=f"{loop_state['loss_sum'] / loop_state['loss_count']:.4f}")
-        loop_state["loss_sum"], loop_state["loss_count"] = 0.0, 0
+        for i, ls in enumerate(loop_states):
+          writers[i].write(step, {"train_loss": ls["loss_sum"] / ls["loss_count"], "grad_norm": float(norms[i]),
+                                  "steps_per_sec": (step - tic_step) / max(now - tic, 1e-9)})
+        if bar is not None and not stacked:
+          bar.set_postfix(loss=f"{loop_states[0]['loss_sum'] / loop_states[0]['loss_count']:.4f}")
+        for ls in loop_states:
+          ls["loss_sum"], ls["loss_count"] = 0.0, 0
         tic, tic_step = now, step
       if candidate or curve:
-        scores = {k: float(v) for k, v in evaluate(params).items()}
-        writer.write(step, {f"dev_{k}": v for k, v in scores.items()} | {"selection": candidate})
-        loop_state["evals"].append({"step": step, "f1": scores["f1"], "selection": candidate})
-        if candidate and scores["f1"] > loop_state["best_score"]:
-          best, best_saved = distributed.host_copy(params), False  # written with the next checkpoint
-          loop_state["best_score"], loop_state["best_step"] = scores["f1"], step
+        for i, scores in enumerate(evaluate(p_s)):
+          scores = {k: float(v) for k, v in scores.items()}
+          writers[i].write(step, {f"dev_{k}": v for k, v in scores.items()} | {"selection": candidate})
+          ls = loop_states[i]
+          ls["evals"].append({"step": step, "f1": scores["f1"], "selection": candidate})
+          if candidate and scores["f1"] > ls["best_score"]:
+            bests[i], best_saved[i] = distributed.host_copy(model(p_s, i)), False  # written with the next checkpoint
+            ls["best_score"], ls["best_step"] = scores["f1"], step
         tic, tic_step = time.perf_counter(), step
-      if step % schedule.checkpoint_every == 0:
-        loop_state["seconds"] = clock()
-        best_saved = _checkpoint(ckpt, step, params, opt_state, loop_state, best, best_saved)
-    loop_state["seconds"] = clock()
-    _checkpoint(ckpt, step, params, opt_state, loop_state, best, best_saved)
+      if step % schedule.checkpoint_every == 0 or step == schedule.max_steps:
+        now = clock()
+        for i in range(n):
+          loop_states[i]["seconds"] = now
+          best_saved[i] = _checkpoint(ckpts[i], step, model(p_s, i), model(o_s, i), loop_states[i], bests[i],
+                                      best_saved[i])
   finally:
     if bar is not None:
       bar.close()
-    writer.close()
-    ckpt.close()
-  if best is None:
-    raise RuntimeError(f"{folder}: no model-selection evaluation happened (max_steps={schedule.max_steps})")
-  return Selection(best_params=best, best_step=loop_state["best_step"],
-                   best_score=loop_state["best_score"], evals=list(loop_state["evals"]), seconds=clock())
+    for w in writers:
+      w.close()
+    for c in ckpts:
+      c.close()
+  out = []
+  for i, ls in enumerate(loop_states):
+    if bests[i] is None:
+      raise RuntimeError(f"{folders[i]}: no model-selection evaluation happened (max_steps={schedule.max_steps})")
+    out.append(Selection(best_params=bests[i], best_step=ls["best_step"], best_score=ls["best_score"],
+                         evals=list(ls["evals"]), seconds=clock()))
+  return out
+
+
+def _open_common(folders, params, opt_states, loop_states, bests):
+  """Checkpoints of N models trained together, restored to the last step every one saved (in place);
+  (checkpoints, resume step or None)."""
+  opened = [_open_checkpoints(f, p, o, keep_latest=2, restore=False) for f, p, o in zip(folders, params, opt_states)]
+  ckpts = [c for c, _, _ in opened]
+  steps_on_disk = [c.latest.all_steps() for c in ckpts]
+  common = set.intersection(*(set(s) for s in steps_on_disk)) if all(steps_on_disk) else set()
+  resume = max(common) if common else None
+  for i, c in enumerate(ckpts):
+    if resume is None:
+      if steps_on_disk[i]:  # others have nothing to resume from: all start again (same results)
+        ckpts[i].close()
+        import shutil
+        shutil.rmtree(runfolder.checkpoints_folder(folders[i]), ignore_errors=True)
+        ckpts[i] = RunCheckpoints(runfolder.checkpoints_folder(folders[i]), keep_latest=2)
+      continue
+    params[i], opt_states[i], loop_states[i], bests[i] = c.restore(params[i], opt_states[i], step=resume)
+  return ckpts, resume
 
 
 class Pending:
@@ -229,108 +306,6 @@ def stack_batches(batches: Sequence[Mapping[str, np.ndarray]], pad_id: int) -> d
     for i, a in enumerate(arrays):
       stacked[(i,) + tuple(slice(0, n) for n in a.shape)] = a
     out[key] = stacked
-  return out
-
-
-def train_and_select_many(*, folders: Sequence[os.PathLike], params: Sequence[Params], optimizer,
-                          train_step: Callable, evaluate: Callable[[Params], Sequence[Mapping[str, float]]],
-                          streams: Sequence[Any], rngs: Sequence[jax.Array], schedule: Schedule, pad_id: int,
-                          progress: bool = False, desc: str = "", tensorboard: bool = True) -> list[Selection]:
-  """`train_and_select` for N models in one compiled program (train.models_at_once).
-
-  train_step: steps.make_train_step(..., models=True), all arrays with a leading model axis;
-  evaluate(stacked params) -> one score dict per model. Each model keeps its own stream, key,
-  folder, metrics, selection and checkpoints, exactly as when trained alone (the same numbers up
-  to float summation order). The models save at the same steps and keep their last two
-  checkpoints, so after a kill between their saves all resume from the last step every one saved.
-  """
-  n = len(folders)
-  folders = [pathlib.Path(f) for f in folders]
-  opt_states = [optimizer.init(p) for p in params]
-  fresh = lambda: {"step": 0, "best_step": -1, "best_score": -1.0, "evals": [], "loss_sum": 0.0, "loss_count": 0}
-  loop_states, bests = [fresh() for _ in range(n)], [None] * n
-  opened = [_open_checkpoints(f, p, o, keep_latest=2, restore=False) for f, p, o in zip(folders, params, opt_states)]
-  ckpts = [c for c, _, _ in opened]
-  steps_on_disk = [c.latest.all_steps() for c in ckpts]
-  common = set.intersection(*(set(s) for s in steps_on_disk)) if all(steps_on_disk) else set()
-  resume = max(common) if common else None
-  params, opt_states = list(params), list(opt_states)
-  for i, c in enumerate(ckpts):
-    if resume is None:
-      if steps_on_disk[i]:  # others have nothing to resume from: all start again (same results)
-        ckpts[i].close()
-        import shutil
-        shutil.rmtree(runfolder.checkpoints_folder(folders[i]), ignore_errors=True)
-        ckpts[i] = RunCheckpoints(runfolder.checkpoints_folder(folders[i]), keep_latest=2)
-      continue
-    params[i], opt_states[i], loop_states[i], bests[i] = c.restore(params[i], opt_states[i], step=resume)
-  writers = [MetricWriter(f, resume_step=resume, tensorboard=tensorboard) for f in folders]
-  best_saved = [True] * n
-  p_s, o_s, rng_s = stack(params), stack(opt_states), stack(rngs)
-  del params, opt_states
-  step = loop_states[0]["step"]
-  clock = _Clock(max(ls.get("seconds", 0.0) for ls in loop_states))
-  bar = None
-  if progress and step < schedule.max_steps:
-    from tqdm import tqdm
-    bar = tqdm(total=schedule.max_steps, initial=step, desc=desc, unit="step", dynamic_ncols=True, leave=False)
-  tic, tic_step = time.perf_counter(), step
-  pending = Pending()
-  try:
-    while step < schedule.max_steps:
-      batch = stack_batches([s.batch(step) for s in streams], pad_id)
-      p_s, o_s, m = train_step(p_s, o_s, batch, rng_s)
-      step += 1
-      pending.add(step, m)
-      if bar is not None:
-        bar.update(1)
-      candidate, curve = schedule.is_candidate(step), schedule.is_curve(step)
-      log = step % schedule.log_every == 0 or step == schedule.max_steps
-      if log or candidate or curve or step % schedule.checkpoint_every == 0:
-        try:
-          last = pending.read(loop_states)
-        except steps_lib.NonFiniteLossError as e:
-          writers[e.model].write(e.step, {"error": str(e)})
-          raise
-        norms = np.asarray(last["grad_norm"])
-      if log:
-        now = time.perf_counter()
-        for i in range(n):
-          ls = loop_states[i]
-          writers[i].write(step, {"train_loss": ls["loss_sum"] / ls["loss_count"], "grad_norm": float(norms[i]),
-                                  "steps_per_sec": (step - tic_step) / max(now - tic, 1e-9)})
-          ls["loss_sum"], ls["loss_count"] = 0.0, 0
-        tic, tic_step = now, step
-      if candidate or curve:
-        all_scores = evaluate(p_s)
-        for i, scores in enumerate(all_scores):
-          scores = {k: float(v) for k, v in scores.items()}
-          writers[i].write(step, {f"dev_{k}": v for k, v in scores.items()} | {"selection": candidate})
-          loop_states[i]["evals"].append({"step": step, "f1": scores["f1"], "selection": candidate})
-          if candidate and scores["f1"] > loop_states[i]["best_score"]:
-            bests[i], best_saved[i] = distributed.host_copy(unstack(p_s, i)), False
-            loop_states[i]["best_score"], loop_states[i]["best_step"] = scores["f1"], step
-        tic, tic_step = time.perf_counter(), step
-      if step % schedule.checkpoint_every == 0 or step == schedule.max_steps:
-        now = clock()
-        for i in range(n):
-          loop_states[i]["seconds"] = now
-          best_saved[i] = _checkpoint(ckpts[i], step, unstack(p_s, i), unstack(o_s, i), loop_states[i],
-                                      bests[i], best_saved[i])
-  finally:
-    if bar is not None:
-      bar.close()
-    for w in writers:
-      w.close()
-    for c in ckpts:
-      c.close()
-  out = []
-  for i in range(n):
-    if bests[i] is None:
-      raise RuntimeError(f"{folders[i]}: no model-selection evaluation happened (max_steps={schedule.max_steps})")
-    ls = loop_states[i]
-    out.append(Selection(best_params=bests[i], best_step=ls["best_step"], best_score=ls["best_score"],
-                         evals=list(ls["evals"]), seconds=clock()))
   return out
 
 
