@@ -5,11 +5,12 @@
 #   taskset -c 0 nice -n 10 bash results/study_absa_paper_cpu/chain.sh 0 1 2 3 4
 # Workdir: $W (default results/study_absa_paper_cpu/workdir); tables: bash results/study_tables.sh
 set -e
+# every run.py goes through results/chains/one_at_a_time.sh: one study model at a time across chains
 . .venv/bin/activate
 W=${W:-results/study_absa_paper_cpu/workdir}
 for s in "$@"; do
   for m in zero_shot ws_nesterov mtl zs_eq; do
-    python run.py --config=configs/study_absa_paper_cpu.py --workdir=$W --config.progress=False \
+    bash results/chains/one_at_a_time.sh python run.py --config=configs/study_absa_paper_cpu.py --workdir=$W --config.progress=False \
       --config.seeds=$s --config.method=$m
   done
 done

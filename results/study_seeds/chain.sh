@@ -9,13 +9,14 @@
 # workdirs (packed batches: data.batch_layout is not part of a workdir's identity, it computes the
 # same model; rows rounded to 8 tokens, compiled once into the XLA cache), then: bash results/study_tables.sh
 set -e
+# every run.py goes through results/chains/one_at_a_time.sh: one study model at a time across chains
 . .venv/bin/activate
 tasks=$1; shift    # one task, or both seed by seed: absa,ner
 R=${R:-results}     # where the study workdirs live
 for s in "$@"; do
   for task in ${tasks//,/ }; do
     for m in zero_shot zs_eq ws_nesterov mtl ws_eq7 mtl_eq ws_reptile; do
-      python run.py --config=configs/study_${task}_cpu.py --workdir=$R/study_${task}_cpu/workdir \
+      bash results/chains/one_at_a_time.sh python run.py --config=configs/study_${task}_cpu.py --workdir=$R/study_${task}_cpu/workdir \
         --config.progress=False --config.seeds=$s --config.method=$m --config.data.pad_multiple=8
     done
   done
