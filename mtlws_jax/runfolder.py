@@ -150,6 +150,12 @@ def finished_runs(workdir: pathlib.Path) -> list[tuple[str, int, dict]]:
   return out
 
 
+def seeds_on_disk(workdir: pathlib.Path, model_ids) -> list[int]:
+  """Every seed that has a folder for one of `model_ids` (finished or not)."""
+  return sorted({int(p.name[4:]) for mid in model_ids for p in (pathlib.Path(workdir) / "runs" / mid).glob("seed*")
+                 if p.name[4:].isdigit()})
+
+
 def checkpoints_folder(folder: pathlib.Path) -> pathlib.Path:
   return pathlib.Path(folder) / CHECKPOINTS
 
@@ -172,6 +178,12 @@ def read_effect(folder: pathlib.Path) -> dict | None:
   """A finished warmup's effect.json (how far it moved the parameters), or None."""
   p = pathlib.Path(folder) / EFFECT
   return read_json(p, "the warmup's effect.json") if p.exists() else None
+
+
+def warmup_effect(workdir: pathlib.Path, row: str, seed: int) -> dict | None:
+  """The effect.json of a row's warmup for a seed (or of the seed's one warmup in a format-1
+  workdir, warmup/seed<S>/), or None."""
+  return read_effect(warmup_folder(workdir, row, seed)) or read_effect(pathlib.Path(workdir) / "warmup" / f"seed{seed}")
 
 
 def restore_warmup(folder: pathlib.Path, like: Params) -> Params | None:

@@ -97,7 +97,7 @@ def read_columns(path: str | os.PathLike, *, docstart: bool = True, fast: bool =
   lines.append("")  # closes the last block
 
   sep = None
-  ncols = first_line = 0
+  ncols = 0
   pending_doc: list[list] = []       # [-DOCSTART- line, blank line after it?]
   after_doc = False                  # previous line was a -DOCSTART- line
   raw: list[tuple] = []              # (first line, rows, docstart marks)
@@ -125,7 +125,7 @@ def read_columns(path: str | os.PathLike, *, docstart: bool = True, fast: bool =
         after_doc = True
         continue
       if not ncols:
-        ncols, first_line = len(fields), lineno
+        ncols = len(fields)
         if ncols < 2:
           raise InputError(f"{ncols} column: expected at least a token and a tag", path_str, lineno)
       elif len(fields) != ncols:

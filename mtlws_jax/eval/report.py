@@ -67,8 +67,7 @@ def _warmup_seconds(workdir: pathlib.Path | None, row: str, seed: int) -> float 
 def _effect(workdir: pathlib.Path | None, row: str, seed: int) -> dict | None:
   if workdir is None:
     return None
-  return (runfolder.read_effect(runfolder.warmup_folder(workdir, row, seed))
-          or runfolder.read_effect(pathlib.Path(workdir) / "warmup" / f"seed{seed}"))  # format 1 layout
+  return runfolder.warmup_effect(workdir, row, seed)
 
 
 def warmup_pairs(rows: Mapping[str, plan_lib.Row], present: set[str]) -> list[tuple[str, str]]:
@@ -278,8 +277,7 @@ def collect(workdir: pathlib.Path, seeds: Sequence[int] | None = None, only_rows
                        + ", ".join(rows) + ")", workdir / "config.json")
     rows = {name: rows[name] for name in only_rows}  # the order asked for (a grid run in parts mixes its own)
   ids = [r.model_id for row in rows.values() for r in row.runs]
-  on_disk = sorted({int(p.name[4:]) for mid in ids for p in (workdir / "runs" / mid).glob("seed*")
-                    if p.name[4:].isdigit()} | set(config.seeds))
+  on_disk = sorted(set(runfolder.seeds_on_disk(workdir, ids)) | set(config.seeds))
   wanted = list(seeds) if seeds else on_disk
   results: dict[str, dict[int, dict]] = {}
   complete, missing = [], []
