@@ -13,7 +13,9 @@ W=results/study_absa_cpu/workdir
 report $W --rows=$KEY --seeds=0,1,2,3 --baseline=zs_eq > results/study_absa_cpu/seeds0123_vs_equal_steps.md
 report $W --rows=$KEY --seeds=0,1,2,3 > results/study_absa_cpu/seeds0123_key_rows.md
 # the paper's budget (configs/study_absa_paper_cpu.py): seeds as they finish
-report results/study_absa_paper_cpu/workdir --rows=zero_shot,ws_nesterov --seeds=0 > results/study_absa_paper_cpu/seed0.md
+P=results/study_absa_paper_cpu
+report $P/workdir --rows=zero_shot,ws_nesterov,mtl,zs_eq --seeds=0 --baseline=zs_eq > $P/seed0_vs_equal_steps.md
+report $P/workdir --rows=zero_shot,ws_nesterov,mtl,zs_eq --seeds=0 > $P/seed0.md
 for t in absa ner; do
   W=results/study_${t}_cpu/workdir
   report $W --rows=$ROWS --seeds=0,1,2 --baseline=zs_eq > results/study_${t}_cpu/seeds012_vs_equal_steps.md
