@@ -10,6 +10,7 @@ set -e
 W=${W:-results/study_absa_paper_cpu/workdir}
 for s in "$@"; do
   for m in zero_shot ws_nesterov mtl zs_eq; do
+    [ -f "$W/runs/$m/seed$s/result.json" ] && continue   # finished: skipped without waiting for the lock
     bash results/chains/one_at_a_time.sh python run.py --config=configs/study_absa_paper_cpu.py --workdir=$W --config.progress=False \
       --config.seeds=$s --config.method=$m
   done

@@ -16,6 +16,8 @@ R=${R:-results}     # where the study workdirs live
 for s in "$@"; do
   for task in ${tasks//,/ }; do
     for m in zero_shot zs_eq ws_nesterov mtl ws_eq7 mtl_eq ws_reptile; do
+      # a finished run is skipped here, without waiting for the lock
+      [ -f "$R/study_${task}_cpu/workdir/runs/$m/seed$s/result.json" ] && continue
       bash results/chains/one_at_a_time.sh python run.py --config=configs/study_${task}_cpu.py --workdir=$R/study_${task}_cpu/workdir \
         --config.progress=False --config.seeds=$s --config.method=$m --config.data.pad_multiple=8
     done
