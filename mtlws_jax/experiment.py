@@ -67,7 +67,7 @@ def check_models_at_once(config, backbone: Backbone, out) -> int:
     raise InputError(f"config.train.models_at_once must be >= 1, got {n}")
   if n == 1:
     return 1
-  one = backbone.model_bytes(config.train.freeze)
+  one = model_bytes(backbone.params_like, config.train.freeze)
   need = n * one
   have, where = available_memory()
   if have and need > 0.9 * have:
@@ -78,6 +78,15 @@ def check_models_at_once(config, backbone: Backbone, out) -> int:
   print(f"training up to {n} models at once (about {need / 2**30:.1f} GiB of {have / 2**30:.1f} GiB on {where} "
         "before activations)", file=out)
   return n
+
+
+def model_bytes(params, freeze: str) -> int:
+  """Bytes one model needs while training: parameters, gradients and two Adam moments of the
+  trained ones (those train.freeze leaves alone need only their values; activations not counted)."""
+  from mtlws_jax.train import optim
+  sizes = [x.size * 4 for x in jax.tree.leaves(params)]
+  frozen = jax.tree.leaves(optim.regex_mask(params, freeze)) if freeze else [False] * len(sizes)
+  return sum(sizes) + 3 * sum(n for n, f in zip(sizes, frozen) if not f)
 
 
 def available_memory() -> tuple[int, str]:

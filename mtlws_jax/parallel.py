@@ -72,4 +72,3 @@ def place(tree: Any, sharding: NamedSharding) -> Any:
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
   return jax.tree.map(one, tree)
-

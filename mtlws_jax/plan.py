@@ -22,8 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mtlws_jax.data import batching
-from mtlws_jax.data import taskspec
+from mtlws_jax.data import batching, taskspec
 from mtlws_jax.errors import InputError
 from mtlws_jax.train import methods as methods_lib
 

@@ -27,6 +27,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from mtlws_jax.data import textfile
 from mtlws_jax.errors import InputError
 from mtlws_jax.workdir import read_json, write_json
 
@@ -135,7 +136,7 @@ def write_result(folder: pathlib.Path, result: Mapping[str, Any]) -> None:
 
 def write_seconds(folder: pathlib.Path, seconds: float) -> None:
   """Wall seconds of a run or warmup (shown in the tables, never a result)."""
-  (pathlib.Path(folder) / TIMING).write_text(json.dumps({"seconds": seconds}) + "\n")
+  textfile.write_text(pathlib.Path(folder) / TIMING, json.dumps({"seconds": seconds}) + "\n")
 
 
 def finished_runs(workdir: pathlib.Path) -> list[tuple[str, int, dict]]:

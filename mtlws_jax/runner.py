@@ -20,8 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mtlws_jax import distributed, plan, runfolder
-from mtlws_jax.data import batching
-from mtlws_jax.data import tasks
+from mtlws_jax.data import batching, tasks
 from mtlws_jax.data.encoded import Encoded, EncodedSets
 from mtlws_jax.errors import InputError
 from mtlws_jax.eval import tagging

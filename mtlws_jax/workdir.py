@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mtlws_jax import plan
-from mtlws_jax.data import taskspec
+from mtlws_jax.data import taskspec, textfile
 from mtlws_jax.errors import InputError
 
 FORMAT = 2
@@ -76,11 +76,9 @@ def read_json(path: pathlib.Path, what: str) -> Any:
     raise InputError(f"cannot read {what}: {e.strerror}", path) from None
 
 
-def write_json(path: pathlib.Path, obj: Any) -> None:
-  """Written to a temporary file and renamed: a kill never leaves half a file."""
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-  tmp.replace(path)
+def write_json(path: pathlib.Path, obj: Any, *, sort_keys: bool = False) -> None:
+  """Whole or not at all (textfile.write_text): a kill never leaves half a file."""
+  textfile.write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def saved_config(workdir: pathlib.Path) -> dict | None:
@@ -163,9 +161,7 @@ def write_config(config, workdir: pathlib.Path) -> dict:
   if isinstance(saved.get("seeds"), list):
     resolved["seeds"] = list(dict.fromkeys([*saved["seeds"], *resolved.get("seeds", [])]))
   resolved["workdir_format"] = FORMAT
-  tmp = workdir / "config.json.tmp"
-  tmp.write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-  tmp.replace(workdir / "config.json")
+  write_json(workdir / "config.json", resolved, sort_keys=True)
   return resolved
 
 

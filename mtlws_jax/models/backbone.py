@@ -106,18 +106,6 @@ class Backbone:
       raise InputError(f"config.data.stride={d.stride} must be below the {budget} subwords a window holds "
                        f"(data.max_length={d.max_length} minus {specials} special tokens)")
 
-  def model_bytes(self, freeze: str = "") -> int:
-    """Bytes one model needs while training: parameters, gradients and two Adam moments of the
-    trained ones (activations not counted)."""
-    from mtlws_jax.train import optim
-    mask = optim.regex_mask(self.params_like, freeze) if freeze else None
-    total = trained = 0
-    for x, frozen in zip(jax.tree.leaves(self.params_like),
-                         jax.tree.leaves(mask) if mask is not None else [False] * len(jax.tree.leaves(self.params_like))):
-      total += x.size * 4
-      trained += 0 if frozen else x.size * 4
-    return total + 3 * trained
-
 
 def _tiny(config, data: tasks.TaskData, workdir: pathlib.Path) -> str:
   """A tiny random encoder whose vocabulary is learnt from the training text (tests, no model)."""

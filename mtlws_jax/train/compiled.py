@@ -36,8 +36,7 @@ class CompiledSteps:
   def __init__(self, config, raw_apply: Callable, params_like, pad_id: int):
     self._raw_apply, self._params_like, self.pad_id = raw_apply, params_like, pad_id
     # The shared apply_fn stops gradients of frozen parameters (the optimizer ignores them too).
-    self.apply_fn, _ = optim.frozen(raw_apply, optim.optimizer_from_config(config.train), params_like,
-                                    config.train.freeze)
+    self.apply_fn = optim.stop_frozen(raw_apply, params_like, config.train.freeze)
     from mtlws_jax.train import data_parallel as dp
     self.mesh, self.fsdp = dp.data_layout(config)
     self._train: dict[str, tuple[Any, Any, Any]] = {}

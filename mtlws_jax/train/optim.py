@@ -162,25 +162,39 @@ def head_mask(params: Any) -> Any:
   return regex_mask(params, HEAD)
 
 
-def frozen(apply_fn, optimizer, params, pattern: str):
-  """(apply_fn, optimizer) that leave parameters whose path matches `pattern` untouched.
-
-  The wrapped apply_fn stops their gradient (JAX then skips computing it) and the optimizer
-  gives them zero updates and keeps no Adam state for them. "" = train everything.
-  """
-  if not pattern:
-    return apply_fn, optimizer
+def _frozen_mask(params, pattern: str):
   from mtlws_jax.errors import InputError
   mask = regex_mask(params, pattern)
   if not any(jax.tree.leaves(mask)):
     raise InputError(f"train.freeze={pattern!r} matches no parameter")
+  return mask
+
+
+def stop_frozen(apply_fn, params, pattern: str):
+  """apply_fn with the gradient of every parameter whose path matches `pattern` stopped (JAX then
+  skips computing it). "" = apply_fn itself."""
+  if not pattern:
+    return apply_fn
+  mask = _frozen_mask(params, pattern)
 
   def apply(p, batch, rng=None):
     p = jax.tree.map(lambda m, x: jax.lax.stop_gradient(x) if m else x, mask, p)
     return apply_fn(p, batch, rng)
 
-  labels = jax.tree.map(lambda m: "frozen" if m else "train", mask)
-  return apply, optax.multi_transform({"train": optimizer, "frozen": optax.set_to_zero()}, labels)
+  return apply
+
+
+def frozen(apply_fn, optimizer, params, pattern: str):
+  """(apply_fn, optimizer) that leave parameters whose path matches `pattern` untouched.
+
+  The wrapped apply_fn stops their gradient (`stop_frozen`) and the optimizer gives them zero
+  updates and keeps no Adam state for them. "" = train everything.
+  """
+  if not pattern:
+    return apply_fn, optimizer
+  labels = jax.tree.map(lambda m: "frozen" if m else "train", _frozen_mask(params, pattern))
+  return (stop_frozen(apply_fn, params, pattern),
+          optax.multi_transform({"train": optimizer, "frozen": optax.set_to_zero()}, labels))
 
 
 def _get(cfg: Mapping[str, Any] | Any, key: str, default: Any) -> Any:
@@ -334,7 +348,6 @@ def for_training(cfg: Mapping[str, Any] | Any, params_like: Any, apply_fn):
   if freeze and get_leaf(regex_mask(params_like, freeze), WORD_TABLE):
     raise ValueError(f"train.embedding_update=rows updates the word embeddings, but train.freeze="
                      f"{freeze!r} freezes them: use one or the other")
-  wrapped, _ = frozen(apply_fn, optimizer_from_config(cfg), params_like, freeze)
   rest_like = without_leaf(params_like, WORD_TABLE)
   wrap = (lambda o: frozen(apply_fn, o, rest_like, freeze)[1]) if freeze else None
-  return wrapped, rows_optimizer_from_config(cfg, wrap_rest=wrap)
+  return stop_frozen(apply_fn, params_like, freeze), rows_optimizer_from_config(cfg, wrap_rest=wrap)

@@ -28,8 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mtlws_jax.data import batching
-from mtlws_jax.data import encode
+from mtlws_jax.data import batching, encode
 
 ORDERS = ("random", "bucketed")
 
@@ -59,8 +58,8 @@ class BatchStream:
     if p != self._pass:
       rng = np.random.default_rng([*self.key, p])
       self._batches = list(batching.batches(self.features, self.batch_size, shuffle=True, rng=rng,
-                                          pad_multiple=self.pad_multiple, fill_last=True,
-                                          pack_length=self.pack_length))
+                                            pad_multiple=self.pad_multiple, fill_last=True,
+                                            pack_length=self.pack_length))
       self._pass = p
     return self._batches
 
@@ -131,7 +130,7 @@ class PairedStream:
     if self.order == "bucketed":
       return self._bucketed_batch(i)
     return batching.collate([self.features[j] for j in self.indices(i)], pad_multiple=self.pad_multiple,
-                          pack_length=self.pack_length)
+                            pack_length=self.pack_length)
 
   def _bucketed_batch(self, i: int) -> dict[str, np.ndarray]:
     p, j = divmod(i, self.batches_per_pass)
@@ -154,4 +153,4 @@ def _bucketed_batches(feats: Sequence[encode.Feature], batch_size: int, rng: np.
   groups = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
   groups = [groups[k] for k in rng.permutation(len(groups))]
   return [batching.collate([feats[k] for k in g], pad_multiple=pad_multiple, batch_size=batch_size,
-                         pack_length=pack_length) for g in groups]
+                           pack_length=pack_length) for g in groups]
