@@ -76,3 +76,12 @@ def test_the_checker_sees_a_function_level_import(tmp_path):
   """The graph follows imports inside functions (where this package imports lazily)."""
   graph = _graph()
   assert "mtlws_jax.eval.tagging" in graph["mtlws_jax.eval.select"]   # imported inside score_runs
+
+
+def test_models_and_data_never_import_training():
+  """models/ and data/ sit below train/: the backbone, checkpoints and readers need no optimizer."""
+  graph = _graph()
+  for mod in graph:
+    if mod.startswith(("mtlws_jax.models", "mtlws_jax.data")):
+      bad = {m for m in _reach(graph, mod) if m.startswith("mtlws_jax.train")}
+      assert not bad, f"{mod} imports {sorted(bad)}"
