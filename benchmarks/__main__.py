@@ -74,6 +74,8 @@ REGISTRY: dict[str, Benchmark] = {b.script.removesuffix(".py"): b for b in (
               about="NER es translate-train: Apertium vs DeepL, chrF and paired TARGET-ONLY F1"),
     Benchmark("srl_translate_train.py", out_flag=False, needs_data=True,
               about="SRL translate-train sets with Apertium + eflomal: projection counts per language"),
+    Benchmark("executable_memory.py", quick=("--quick",), needs_data=True,
+              about="host memory each compiled train-step shape keeps (compiled vs loaded from the XLA cache)"),
     Benchmark("study_speed.py", full=("--cores=0",),
               quick=("--quick", "--tasks=absa", "--variants=padded_sync,packed,torch", "--cores=",
                      "--work=/tmp/mtlws_study_speed_quick"), needs_data=True,
