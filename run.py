@@ -31,9 +31,13 @@ def parse_flags(argv):
 def compilation_cache() -> None:
   """XLA's persistent compilation cache: a study's later runs (and processes) reuse the compiled
   steps of the first instead of compiling every batch shape again. $MTLWS_XLA_CACHE, else
-  ~/.cache/mtlws_jax/xla; JAX's own JAX_COMPILATION_CACHE_DIR wins when set."""
+  ~/.cache/mtlws_jax/xla; JAX's own JAX_COMPILATION_CACHE_DIR wins when set.
+  MTLWS_XLA_CACHE=off: no persistent cache (a read-only or full home; or to measure without it:
+  BUILD.md, "Host memory")."""
   import os
   import jax
+  if os.environ.get("MTLWS_XLA_CACHE", "").strip().lower() == "off":
+    return
   if not jax.config.jax_compilation_cache_dir:
     jax.config.update("jax_compilation_cache_dir",
                       os.environ.get("MTLWS_XLA_CACHE") or os.path.expanduser("~/.cache/mtlws_jax/xla"))

@@ -93,6 +93,20 @@ def test_compiled_steps_are_cached_where_asked(tmp_path):
   assert len([p for p in (tmp_path / "xla").iterdir() if "cache" in p.name]) >= 2  # both programs saved
 
 
+def test_compile_cache_off(tmp_path):
+  """MTLWS_XLA_CACHE=off: no persistent cache, nothing written to disk."""
+  code = ("import sys; sys.argv=['run.py']; import run; run.compilation_cache(); import jax, jax.numpy as jnp; "
+          "f = jax.jit(lambda x: jnp.sin(x) @ x.T); f(jnp.ones((64, 64))).block_until_ready(); "
+          "print(jax.config.jax_compilation_cache_dir)")
+  env = dict(os.environ, PYTHONPATH=str(ROOT), MTLWS_XLA_CACHE="off", HOME=str(tmp_path))
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  got = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env | {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"},
+                       capture_output=True, text=True, timeout=120)
+  assert got.returncode == 0, got.stderr[-2000:]
+  assert got.stdout.strip() == "None"
+  assert not (tmp_path / ".cache" / "mtlws_jax" / "xla").exists() and not (ROOT / "off").exists()
+
+
 def test_the_ending_runs_after_training_from_run_py(tmp_path):
   """run.py, not the training code, ends with each language's model and the showcase (issue 25)."""
   data, model = T.make_data(tmp_path / "data"), T.make_model(tmp_path / "model")
