@@ -12,6 +12,9 @@ KEY=zero_shot,mtl,ws_eq7,ws_reptile,ws_nesterov,zs_eq,mtl_eq
 W=results/study_absa_cpu/workdir
 report $W --rows=$KEY --seeds=0,1,2,3 --baseline=zs_eq > results/study_absa_cpu/seeds0123_vs_equal_steps.md
 report $W --rows=$KEY --seeds=0,1,2,3 > results/study_absa_cpu/seeds0123_key_rows.md
+W=results/study_ner_cpu/workdir
+report $W --rows=$KEY --seeds=0,1,2,3 --baseline=zs_eq > results/study_ner_cpu/seeds0123_vs_equal_steps.md
+report $W --rows=$KEY --seeds=0,1,2,3 > results/study_ner_cpu/seeds0123_key_rows.md
 # the paper's budget (configs/study_absa_paper_cpu.py): seeds as they finish
 P=results/study_absa_paper_cpu
 report $P/workdir --rows=zero_shot,ws_nesterov,mtl,zs_eq --seeds=0,1 --baseline=zs_eq > $P/seeds01_vs_equal_steps.md
