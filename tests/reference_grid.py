@@ -4,12 +4,15 @@ All five methods, seeds 0 and 1, trained one model at a time, four models at onc
 mid-training then resumed (run.py in a subprocess, SIGKILL after its first checkpoint). The three
 workdirs must give the same digests, and a refactoring must not change them:
 
-  python tests/reference_grid.py OUT.json     # writes the digests (and checks the three agree)
+  python tests/reference_grid.py tests/reference_grid.json   # adds this machine's digests (three agree?)
 
 tests/test_reference_grid.py trains the one-by-one grid and compares it with the committed
-tests/reference_grid.json (float bits depend on the CPU and the jax build: on another machine
-it is skipped, and tests/test_models_at_once.py and tests/test_resume.py still check that four
-models at once and a killed run give the same results as one by one).
+tests/reference_grid.json, which holds one reference per machine (float bits depend on the CPU's
+vector instructions and the jax build: two machines both called "AMD EPYC", one with AVX-512 and one
+without, give other bits; on a machine with no reference it is skipped, and
+tests/test_models_at_once.py and tests/test_resume.py still check that four models at once and a
+killed run give the same results as one by one). Run from the same code on a new machine, the
+command below adds that machine's reference beside the others.
 """
 
 from __future__ import annotations
@@ -61,19 +64,30 @@ def make_model(folder: pathlib.Path) -> pathlib.Path:
     vocab.train_wordpiece = trained
 
 
+# The vector instructions XLA:CPU chooses its kernels by (the ones benchmarks/step_breakdown.py records).
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
 def machine() -> dict:
-  """What the float bits depend on: the CPU model and flags, the jax build."""
+  """What the float bits depend on: the CPU model and vector instructions, the jax build."""
   import jax
   import jaxlib
-  cpu = ""
+  cpu, flags = "", set()
   try:
     for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
+      if line.startswith("model name") and not cpu:
         cpu = line.split(":", 1)[1].strip()
-        break
+      elif line.startswith("flags") and not flags:
+        flags = set(line.split(":", 1)[1].split())
   except OSError:
     cpu = platform.processor()
-  return {"cpu": cpu, "machine": platform.machine(), "jax": jax.__version__, "jaxlib": jaxlib.__version__}
+  return {"cpu": cpu, "isa": {f: f in flags for f in ISA_FLAGS}, "machine": platform.machine(),
+          "jax": jax.__version__, "jaxlib": jaxlib.__version__}
+
+
+def references(path: pathlib.Path) -> list[dict]:
+  """The recorded references, one per machine: {machine, digests, three_agree}."""
+  return json.loads(pathlib.Path(path).read_text())["references"]
 
 
 def digests(work: pathlib.Path) -> dict:
@@ -170,7 +184,7 @@ def _catch(fn, errors):
 def main(argv) -> int:
   import tempfile
   if len(argv) != 2:
-    print("usage: python tests/reference_grid.py OUT.json", file=sys.stderr)
+    print("usage: python tests/reference_grid.py OUT.json (this machine's reference is added)", file=sys.stderr)
     return 2
   with tempfile.TemporaryDirectory() as tmp:
     got = grid(pathlib.Path(tmp))
@@ -179,8 +193,11 @@ def main(argv) -> int:
     for k in sorted(set(got["one"]) | set(got[name])):
       if got["one"].get(k) != got[name].get(k):
         print(f"{name} differs from one-by-one: {k}")
-  pathlib.Path(argv[1]).write_text(json.dumps({"machine": machine(), "digests": got["one"],
-                                               "three_agree": same}, indent=1, sort_keys=True) + "\n")
+  out = pathlib.Path(argv[1])
+  here = machine()
+  kept = [r for r in (references(out) if out.exists() else []) if r["machine"] != here]
+  out.write_text(json.dumps({"references": kept + [{"machine": here, "digests": got["one"], "three_agree": same}]},
+                            indent=1, sort_keys=True) + "\n")
   print(f"{len(got['one'])} digests; one-by-one, four at once and killed-then-resumed agree: {same}")
   return 0 if same else 1
 
