@@ -29,6 +29,9 @@ import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import benchmarks  # noqa: E402
 
 
 class _MallInfo2(ctypes.Structure):
@@ -49,7 +52,6 @@ def heap_in_use_mb() -> float:
 def child(args: argparse.Namespace, run_flags: list[str]) -> None:
   """Runs run.py in this process with the train step measured; writes the shapes' rows to --rows."""
   import jax
-  sys.path.insert(0, str(ROOT))
   os.chdir(ROOT)
   from mtlws_jax.train import steps
   rows, compiled = [], {}
@@ -149,10 +151,7 @@ def main(argv: list[str] | None = None) -> int:
       result["runs"][cache] = summarize(json.loads(rows.read_text()))
   finally:
     shutil.rmtree(work, ignore_errors=True)
-  text = json.dumps(result, indent=1)
-  if args.out:
-    pathlib.Path(args.out).write_text(text + "\n")
-  print(text)
+  benchmarks.emit(result, args.out)
   return 0
 
 

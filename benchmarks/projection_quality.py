@@ -32,6 +32,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import benchmarks  # noqa: E402
 from mtlws_jax.data import conll, corpora  # noqa: E402
 from mtlws_jax.data.schemes import spans_to_tags, tags_to_spans  # noqa: E402
 from mtlws_jax.eval.metrics import span_prf  # noqa: E402
@@ -215,10 +216,7 @@ def main() -> int:
   if "ner" in parts:
     result["ner_agreement_and_throughput"] = part_ner(data, args.ner_langs.split(","), args.max_sentences)
   result["total_seconds"] = round(time.perf_counter() - t, 1)
-  text = json.dumps(result, indent=2)
-  if args.out:
-    pathlib.Path(args.out).write_text(text + "\n")
-  print(text)
+  benchmarks.emit(result, args.out)
   return 0
 
 
