@@ -17,8 +17,8 @@ report $W --rows=$KEY --seeds=0,1,2,3 --baseline=zs_eq > results/study_ner_cpu/s
 report $W --rows=$KEY --seeds=0,1,2,3 > results/study_ner_cpu/seeds0123_key_rows.md
 # the paper's budget (configs/study_absa_paper_cpu.py): seeds as they finish
 P=results/study_absa_paper_cpu
-report $P/workdir --rows=zero_shot,ws_nesterov,mtl,zs_eq --seeds=0,1,2,3 --baseline=zs_eq > $P/seeds0123_vs_equal_steps.md
-report $P/workdir --rows=zero_shot,ws_nesterov,mtl,zs_eq --seeds=0,1,2,3 > $P/seeds0123.md
+report $P/workdir --rows=zero_shot,ws_nesterov,mtl,zs_eq --seeds=0,1,2,3,4 --baseline=zs_eq > $P/seeds01234_vs_equal_steps.md
+report $P/workdir --rows=zero_shot,ws_nesterov,mtl,zs_eq --seeds=0,1,2,3,4 > $P/seeds01234.md
 for t in absa ner; do
   W=results/study_${t}_cpu/workdir
   report $W --rows=$ROWS --seeds=0,1,2 --baseline=zs_eq > results/study_${t}_cpu/seeds012_vs_equal_steps.md
