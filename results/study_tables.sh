@@ -10,8 +10,8 @@ ROWS=zero_shot,mtl,ws_eq7,ws_adam,ws_reptile,ws_nesterov,zs_eq,mtl_eq
 # Issue 23: the rows that answer the question, over every seed finished so far (the seed chain adds them)
 KEY=zero_shot,mtl,ws_eq7,ws_reptile,ws_nesterov,zs_eq,mtl_eq
 W=results/study_absa_cpu/workdir
-report $W --rows=$KEY --seeds=0,1,2,3 --baseline=zs_eq > results/study_absa_cpu/seeds0123_vs_equal_steps.md
-report $W --rows=$KEY --seeds=0,1,2,3 > results/study_absa_cpu/seeds0123_key_rows.md
+report $W --rows=$KEY --seeds=0,1,2,3,4 --baseline=zs_eq > results/study_absa_cpu/seeds01234_vs_equal_steps.md
+report $W --rows=$KEY --seeds=0,1,2,3,4 > results/study_absa_cpu/seeds01234_key_rows.md
 W=results/study_ner_cpu/workdir
 report $W --rows=$KEY --seeds=0,1,2,3 --baseline=zs_eq > results/study_ner_cpu/seeds0123_vs_equal_steps.md
 report $W --rows=$KEY --seeds=0,1,2,3 > results/study_ner_cpu/seeds0123_key_rows.md
