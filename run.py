@@ -36,11 +36,11 @@ def compilation_cache() -> None:
   BUILD.md, "Host memory")."""
   import os
   import jax
-  if os.environ.get("MTLWS_XLA_CACHE", "").strip().lower() == "off":
+  asked = os.environ.get("MTLWS_XLA_CACHE", "")
+  if asked.strip().lower() == "off":
     return
   if not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir",
-                      os.environ.get("MTLWS_XLA_CACHE") or os.path.expanduser("~/.cache/mtlws_jax/xla"))
+    jax.config.update("jax_compilation_cache_dir", asked or os.path.expanduser("~/.cache/mtlws_jax/xla"))
   if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   if "JAX_COMPILATION_CACHE_MAX_SIZE" not in os.environ:  # a size limit: least recently used

@@ -98,10 +98,10 @@ def test_compile_cache_off(tmp_path):
   code = ("import sys; sys.argv=['run.py']; import run; run.compilation_cache(); import jax, jax.numpy as jnp; "
           "f = jax.jit(lambda x: jnp.sin(x) @ x.T); f(jnp.ones((64, 64))).block_until_ready(); "
           "print(jax.config.jax_compilation_cache_dir)")
-  env = dict(os.environ, PYTHONPATH=str(ROOT), MTLWS_XLA_CACHE="off", HOME=str(tmp_path))
+  env = dict(os.environ, PYTHONPATH=str(ROOT), MTLWS_XLA_CACHE="off", HOME=str(tmp_path),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   env.pop("JAX_COMPILATION_CACHE_DIR", None)
-  got = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env | {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"},
-                       capture_output=True, text=True, timeout=120)
+  got = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
   assert got.returncode == 0, got.stderr[-2000:]
   assert got.stdout.strip() == "None"
   assert not (tmp_path / ".cache" / "mtlws_jax" / "xla").exists() and not (ROOT / "off").exists()
