@@ -100,8 +100,29 @@ def read_predictions(folder: pathlib.Path) -> dict | None:
   except (OSError, EOFError, ValueError) as e:
     raise InputError(f"saved predictions are corrupted ({type(e).__name__}: {e}); rerun run.py "
                      "with the same command after deleting this run's result.json", p) from None
+  problem = _predictions_problem(data)
+  if problem:
+    raise InputError(f"saved predictions are not in this project's format ({problem}); rerun run.py "
+                     "with the same command after deleting this run's result.json", p)
   return {"gold_digest": data["gold_digest"],
           "splits": {k: [s.split(" ") if s else [] for s in v] for k, v in data["splits"].items()}}
+
+
+def _predictions_problem(data: Any) -> str:
+  """What is wrong with a decoded predictions file ("" if nothing): it is read back as a stranger's."""
+  if not isinstance(data, dict):
+    return "not a JSON object"
+  if data.get("format") != 1:
+    return f"format {data.get('format')!r}, expected 1"
+  digest, splits = data.get("gold_digest"), data.get("splits")
+  if not isinstance(digest, dict) or not all(isinstance(v, str) for v in digest.values()):
+    return "gold_digest is not an object of strings"
+  if not isinstance(splits, dict):
+    return "splits is not an object"
+  for k, v in splits.items():
+    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+      return f"splits.{k} is not a list of tag strings"
+  return ""
 
 
 def gold_digest(sentences) -> str:
@@ -178,7 +199,18 @@ def drop_resume_state(folder: pathlib.Path) -> None:
 def read_effect(folder: pathlib.Path) -> dict | None:
   """A finished warmup's effect.json (how far it moved the parameters), or None."""
   p = pathlib.Path(folder) / EFFECT
-  return read_json(p, "the warmup's effect.json") if p.exists() else None
+  if not p.exists():
+    return None
+  got = read_json(p, "the warmup's effect.json")
+  number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
+  problem = ("not a JSON object" if not isinstance(got, dict) else
+             "param_rel_change is not a number" if not number(got.get("param_rel_change")) else
+             next((f"{k} is not a number" for k in ("mean_loss_before", "mean_loss_after")
+                   if k in got and not number(got[k])), ""))
+  if problem:
+    raise InputError(f"the warmup's effect.json is not a warmup effect ({problem}); delete it and run "
+                     "the same run.py command again to recompute the warmup", p)
+  return got
 
 
 def warmup_effect(workdir: pathlib.Path, row: str, seed: int) -> dict | None:

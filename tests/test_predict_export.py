@@ -191,6 +191,23 @@ def test_the_selection_command_compares_the_two_criteria_per_language(finished):
   assert p.returncode == 1 and p.stderr.strip() == "error: /nowhere/es.txt: no translated es dev set"
   p = _cli("mtlws_jax.eval.select", str(work), f"--translated-dev={data}/x.txt", "--langs=es")
   assert p.returncode == 1 and "the pattern has no {lang}" in p.stderr
+  # slips are refused before anything is scored or written (an empty --langs replaced selection.md
+  # with an empty table; a language or row the workdir lacks gave a silent empty row)
+  before = (work / "selection.md").read_text(encoding="utf-8")
+  prog = "error: python -m mtlws_jax.eval.select:"
+  for args, line in (
+      (["--langs="], f"{prog} --langs names no language (see --help)"),
+      (["--langs=es,fr,es"], f"{prog} --langs names es more than once (see --help)"),
+      (["--langs=es", "--rows=zero_shot,zero_shot"], f"{prog} --rows names zero_shot more than once (see --help)"),
+      (["--langs=de"], f"error: {work / 'config.json'}: --langs: de is not a target language of this workdir "
+                       "(its targets: es, fr)"),
+      (["--langs=es", "--rows=zero_shot,nope"], f"error: {work}: --rows: no finished run of nope in this workdir")):
+    p = _cli("mtlws_jax.eval.select", str(work), f"--translated-dev={pattern}", *args)
+    assert p.returncode == 1 and p.stderr.strip().startswith(line) and len(p.stderr.strip().splitlines()) == 1, \
+        (args, p.stderr)
+  p = _cli("mtlws_jax.eval.select", str(work), "--langs=es")
+  assert p.returncode == 1 and p.stderr.strip() == f"{prog} the following arguments are required: --translated-dev (see --help)"
+  assert (work / "selection.md").read_text(encoding="utf-8") == before
   (work / "translated_dev.json").write_text('{"files": {"es": 3}, "scores": []}')
   p = _cli("mtlws_jax.eval.select", str(work), f"--translated-dev={pattern}", "--langs=es,fr")
   assert p.returncode == 0 and "warning: " in p.stderr and "ignored (it rebuilds it)" in p.stderr

@@ -158,3 +158,56 @@ def test_one_seed_says_no_difference_can_hold(summary):
   md = tables.results_markdown(dict(summary, paired=paired, seeds=[0]))
   assert "One seed: training noise cannot be measured" in md
   assert not [l for l in md.splitlines() if l.startswith("| MTL-WS |") and "**" in l]
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"x": 1}', "format None, expected 1"),
+    ('[1, 2]', "not a JSON object"),
+    ('{"format": 2, "gold_digest": {}, "splits": {}}', "format 2, expected 1"),
+    ('{"format": 1, "gold_digest": [], "splits": {}}', "gold_digest is not an object of strings"),
+    ('{"format": 1, "gold_digest": {"test:es": "ab"}, "splits": {"test:es": "O O"}}',
+     "splits.test:es is not a list of tag strings"),
+    ('{"format": 1, "gold_digest": {"test:es": "ab"}, "splits": {"test:es": ["O", 3]}}',
+     "splits.test:es is not a list of tag strings"),
+])
+def test_saved_predictions_are_read_back_as_input(tmp_path, content, problem):
+  """A predictions file that decodes but is not ours is named, never a KeyError (found by a fault probe)."""
+  import gzip
+  from mtlws_jax import runfolder
+  from mtlws_jax.errors import InputError
+  path = tmp_path / runfolder.PREDICTIONS
+  path.write_bytes(gzip.compress(content.encode()))
+  with pytest.raises(InputError) as e:
+    runfolder.read_predictions(tmp_path)
+  assert problem in str(e.value) and str(path) in str(e.value)
+  runfolder.save_predictions(tmp_path, {"test:es": [["B-LOC", "O"], []]}, {"test:es": "ab"})
+  assert runfolder.read_predictions(tmp_path) == {"gold_digest": {"test:es": "ab"},
+                                                  "splits": {"test:es": [["B-LOC", "O"], []]}}
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("[]", "not a JSON object"),                       # was read as falsy: the row's warmup silently dropped
+    ('{"param_rel_change": "x"}', "param_rel_change is not a number"),   # was a KeyError
+    ('{"param_rel_change": 1e-8, "mean_loss_after": null}', "mean_loss_after is not a number"),
+])
+def test_a_warmup_effect_is_read_back_as_input(tmp_path, content, problem):
+  from mtlws_jax import runfolder
+  from mtlws_jax.errors import InputError
+  folder = runfolder.warmup_folder(tmp_path, "ws_eq7", 0)
+  folder.mkdir(parents=True)
+  runfolder.write_effect(folder, {"param_rel_change": 1e-8, "mean_loss_before": 2.8, "mean_loss_after": 2.8})
+  assert runfolder.warmup_effect(tmp_path, "ws_eq7", 0)["param_rel_change"] == 1e-8
+  (folder / runfolder.EFFECT).write_text(content)
+  with pytest.raises(InputError) as e:
+    runfolder.warmup_effect(tmp_path, "ws_eq7", 0)
+  assert problem in str(e.value) and str(folder / runfolder.EFFECT) in str(e.value)
+
+
+@pytest.mark.parametrize("flag, named", [("--seeds=0,1,0", "0"), ("--rows=zero_shot,mtl,zero_shot", "zero_shot")])
+def test_the_report_refuses_a_seed_or_row_named_twice(tmp_path, capsys, flag, named):
+  """A seed listed twice paired a run with itself: 'with 2 seeds' and a spread of 0.00 were printed."""
+  with pytest.raises(SystemExit) as e:
+    report._main([str(tmp_path), flag])
+  assert e.value.code == 1
+  assert capsys.readouterr().err.strip() == (f"error: python -m mtlws_jax.eval.report: {flag.split('=')[0]} names "
+                                             f"{named} more than once (see --help)")

@@ -363,6 +363,10 @@ def _main(argv: Sequence[str] | None = None) -> None:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or None
   except ValueError:
     ap.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
+  for flag, values in (("--seeds", seeds or []), ("--rows", only_rows or [])):
+    twice = sorted({str(v) for v in values if values.count(v) > 1})
+    if twice:   # a seed counted twice would pair a run with itself and shrink every seed interval
+      ap.error(f"{flag} names {', '.join(twice)} more than once")
   print(rebuild(args.workdir, seeds=seeds, paper_backbone=args.paper, only_rows=only_rows,
                 baseline=args.baseline.strip()), end="")
 

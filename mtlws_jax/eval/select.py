@@ -18,7 +18,6 @@ what `predict --lang` and the demo ask.
 
 from __future__ import annotations
 
-import argparse
 import math
 import pathlib
 import sys
@@ -27,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mtlws_jax import runfolder, workdir as workdir_lib
-from mtlws_jax.errors import InputError
+from mtlws_jax.errors import InputError, argument_parser
 
 CRITERIA = ("auto", "english_dev", "translated_dev")
 SCORES = "translated_dev.json"
@@ -200,9 +199,11 @@ def markdown(summary: Mapping[str, Any]) -> str:
            "| Language | seeds | same pick | English-dev pick, test F1 | translated-dev pick, test F1 | difference "
            "| seeds x sentences | t over seeds | by seed |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+  none = []
   for lang, e in summary["languages"].items():
     if not e["seeds"]:
       lines.append(f"| {lang} | 0 | | | | | | | |")
+      none.append(lang)
       continue
     d, picks = e["difference"], e["picks"]
     mean = lambda k: np.mean([p["test_f1"][k] for p in picks])
@@ -212,6 +213,9 @@ def markdown(summary: Mapping[str, Any]) -> str:
                  f"[{d['seed_low']:+.2f}, {d['seed_high']:+.2f}] | {t} | "
                  + " / ".join(f"{x:+.1f}" for x in d["per_seed"]) + " |")
   lines.append("")
+  if none:
+    lines += [f"No seed of {', '.join(none)} has two runs scored on both dev sets (only runs that kept "
+              "their checkpoint can be scored on a translated dev set: runs made on another machine have none).", ""]
   for lang, e in summary["languages"].items():
     for p in e["picks"]:
       lines.append(f"- {lang} seed {p['seed']}: English dev picks {p['english_dev']} ({p['test_f1']['english_dev']:.2f}), "
@@ -221,7 +225,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog="python -m mtlws_jax.eval.select", description=__doc__.split("\n")[0])
+  p = argument_parser(prog="python -m mtlws_jax.eval.select", description=__doc__.split("\n")[0])
   p.add_argument("workdir")
   p.add_argument("--translated-dev", required=True,
                  help="path pattern of the translated dev sets, with {lang} (the task's file format)")
@@ -233,11 +237,27 @@ def main(argv: Sequence[str] | None = None) -> int:
   if "{lang}" not in args.translated_dev:
     raise InputError(f"--translated-dev={args.translated_dev}: the pattern has no {{lang}}")
   langs = [l.strip() for l in args.langs.split(",") if l.strip()]
+  rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+  # checked before anything is scored or written: a slip must not replace selection.md with an empty table
+  config = workdir_lib.saved_config(workdir) or {}
+  targets = list(config.get("target_langs") or [])
+  finished = sorted({m for m, _, _ in runfolder.finished_runs(workdir)})
+  if not langs:
+    p.error("--langs names no language")
+  for flag, values in (("--langs", langs), ("--rows", rows)):
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+      p.error(f"{flag} names {', '.join(twice)} more than once")
+  if targets and set(langs) - set(targets):
+    raise InputError(f"--langs: {', '.join(sorted(set(langs) - set(targets)))} is not a target language of "
+                     f"this workdir (its targets: {', '.join(targets)})", workdir / "config.json")
+  if set(rows) - set(finished):
+    raise InputError(f"--rows: no finished run of {', '.join(sorted(set(rows) - set(finished)))} in this "
+                     f"workdir (its finished rows: {', '.join(finished) or 'none'})", workdir)
   files = {l: args.translated_dev.format(lang=l) for l in langs}
   for l, f in files.items():
     if not pathlib.Path(f).exists() or pathlib.Path(f).is_dir():
       raise InputError(f"no translated {l} dev set", f)
-  rows = [r.strip() for r in args.rows.split(",") if r.strip()]
   score_runs(workdir, files, rows=rows, say=lambda s: print(s, file=sys.stderr))
   summary = compare(workdir, langs, rows=rows)
   text = markdown(summary)
