@@ -71,7 +71,9 @@ def warmup_params(setup: Setup, row: plan.Row, seed: int, workdir: pathlib.Path,
   langs = row.runs[0].warmup_langs
   folder = runfolder.warmup_folder(workdir, row.name, seed)
   init = setup.backbone.initial_params(seed)
-  if cfg["epochs"] == 0:
+  if cfg["epochs"] == 0:   # a sanity row (it must equal ZERO-SHOT), or a slip: say which it is
+    print(f"note: warmup {row.name} seed {seed}: warmup.epochs=0, so this row starts where ZERO-SHOT "
+          "does (no warmup)", flush=True)
     return init
   done = runfolder.restore_warmup(folder, init)
   if done is not None:

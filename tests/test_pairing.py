@@ -26,10 +26,12 @@ def _lines(work, mid, seed=0):
   return [{k: v for k, v in l.items() if k != "steps_per_sec"} for l in lines]
 
 
-def test_mtl_ws_without_warmup_is_zero_shot_bit_for_bit(assets, tmp_path):
+def test_mtl_ws_without_warmup_is_zero_shot_bit_for_bit(assets, tmp_path, capsys):
   data, model = assets
   c = T.tiny_config(data, model, method="zero_shot,mtl_ws", **{"warmup.epochs": 0, "seeds": (0, 1)})
   summary = experiment.run(c, tmp_path / "w", out=io.StringIO())
+  assert ("note: warmup mtl_ws seed 1: warmup.epochs=0, so this row starts where ZERO-SHOT does (no warmup)"
+          in capsys.readouterr().out)   # never silent: a slip in a user's config shows
   for seed in (0, 1):
     zs, ws = _lines(tmp_path / "w", "zero_shot", seed), _lines(tmp_path / "w", "mtl_ws", seed)
     assert [l for l in zs if "train_loss" in l] == [l for l in ws if "train_loss" in l] != []
