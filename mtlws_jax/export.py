@@ -49,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--seed", type=int)
   p.add_argument("--out", required=True, help="a new folder")
   args = p.parse_args(argv)
+  if not args.out.strip():
+    p.error("--out is empty: name a new folder")
   print(json.dumps(export(args.workdir, args.out, args.run, args.seed), indent=2))
   return 0
 

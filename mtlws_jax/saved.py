@@ -59,7 +59,7 @@ def load(workdir: str | pathlib.Path, run: str | None = None, seed: int | None =
   from mtlws_jax.models.tagger import merge_tagger, split_tagger
   workdir = pathlib.Path(workdir).absolute()
   if not workdir.is_dir():
-    raise InputError("no such workdir", workdir)
+    raise InputError("a file, not a workdir (a folder run.py made)" if workdir.exists() else "no such workdir", workdir)
   config = workdir_lib.saved_config(workdir)
   if config is None:
     raise InputError("no config.json: not a workdir made by run.py", workdir)

@@ -166,6 +166,15 @@ def test_export_runs_in_transformers_with_the_same_tags(finished):
   assert p.returncode == 1 and "not an empty folder" in p.stderr
   p = _cli("mtlws_jax.export", f"--workdir={work}", "--run=nope", f"--out={root}/hf2")
   assert p.returncode == 1 and "no finished run nope" in p.stderr and "zero_shot seed 0" in p.stderr
+  p = _cli("mtlws_jax.export", f"--workdir={work}", "--out=")
+  assert p.returncode == 1 and p.stderr.strip() == \
+      "error: python -m mtlws_jax.export: --out is empty: name a new folder (see --help)"
+  for cmd in (["mtlws_jax.export", f"--workdir={work / 'config.json'}", f"--out={root}/hf3"],
+              ["mtlws_jax.predict", f"--workdir={work / 'config.json'}", f"--input={work / 'config.json'}",
+               f"--output={root}/x.jsonl"]):
+    p = _cli(*cmd)
+    assert p.returncode == 1 and p.stderr.strip().endswith(
+        f"{work / 'config.json'}: a file, not a workdir (a folder run.py made)"), p.stderr
 
 
 def test_the_selection_command_compares_the_two_criteria_per_language(finished):
