@@ -140,3 +140,20 @@ def test_apertium_translates_offline_with_its_pivot_named(tmp_path):
     assert "Comissão" in (tmp_path / "pt.txt").read_text()
   p = run(f"--out={tmp_path}/xx.txt", "--tgt-lang=ja")
   assert p.returncode == 1 and "no Apertium route from 'en' to 'ja'" in p.stderr
+
+
+@pytest.mark.skipif("eng-spa" not in _apertium_modes(), reason="apertium with apertium-eng-spa not installed")
+def test_apertium_translates_each_sentence_on_its_own():
+  """Apertium reads a single newline as a space: sentences without final punctuation ran together and
+  words moved between lines ("The pizza was great / Service was slow" came back as "La pizza era
+  Servicio / sumo era lento"). A batch must give what each sentence gives alone."""
+  sents = [s.split() for s in ("The pizza was great", "Service was slow", "John lives in Paris", "Mary smiles",
+                               "SOCCER - JAPAN GET LUCKY WIN", "It rained .", "[ 1 ] a * b # c @ d")]
+  for tgt in ("es", "pt") if "es-pt" in _apertium_modes() else ("es",):
+    tr = T.ApertiumTranslator("en", tgt)
+    batch = tr.translate(sents)
+    alone = [tr.translate([s])[0] for s in sents]
+    assert batch == alone, (tgt, batch, alone)
+    if tgt == "es":
+      assert batch[0][:3] == ["La", "pizza", "era"] and "Servicio" not in batch[0]
+      assert batch[1][-1] == "lento" and batch[2][-1] == "París" and batch[3][0] == "Mary"

@@ -210,7 +210,9 @@ class ApertiumTranslator(CachedTranslator):
         raise InputError(f"the Apertium pair {m} is not installed (apt-get install {self.PACKAGES[m]}); "
                          f"installed: {', '.join(sorted(installed)) or 'none'}")
     self.name = "apertium " + " -> ".join(self.modes)
-    self.model_id, self.settings, self.generated = self.name, json.dumps({"unknown": "unmarked"}), 0
+    # "sentences": "paragraphs" keys the cache: translations made when lines ran together are never reused
+    self.model_id, self.generated = self.name, 0
+    self.settings = json.dumps({"unknown": "unmarked", "sentences": "paragraphs"})
 
   @classmethod
   def chain(cls, src: str, tgt: str) -> list[str]:
@@ -232,15 +234,17 @@ class ApertiumTranslator(CachedTranslator):
 
   def _run(self, mode: str, texts: list[str]) -> list[str]:
     import subprocess
-    text = "".join(t.replace("\n", " ") + "\n" for t in texts)
+    # One sentence per paragraph: Apertium's text format reads a single newline as a space, so
+    # sentences without final punctuation ran together and words moved between lines ("The pizza was
+    # great\nService was slow" -> "La pizza era Servicio\nsumo era lento"); a blank line is a sentence
+    # end to it (apertium-destxt closes the sentence there), so each text is translated on its own.
+    text = "".join(" ".join(t.split()) + "\n\n" for t in texts)
     p = subprocess.run([self.executable, "-u", mode], input=text, capture_output=True, text=True)
     if p.returncode:
       raise InputError(f"apertium {mode} failed: {p.stderr.strip()[:300]}")
-    out = p.stdout.split("\n")
-    if out and out[-1] == "":
-      out.pop()
-    if len(out) != len(texts):  # never pair a translation with the wrong sentence
-      raise InputError(f"apertium {mode} returned {len(out)} lines for {len(texts)}")
+    out = p.stdout.rstrip("\n").split("\n\n") if p.stdout.strip() else []
+    if len(out) != len(texts) or any("\n" in o for o in out):  # never pair a translation with the wrong sentence
+      raise InputError(f"apertium {mode} returned {len(out)} paragraphs for {len(texts)} sentences")
     return [o.strip() for o in out]
 
   def _generate(self, texts: list[str]) -> list[str]:
