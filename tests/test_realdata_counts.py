@@ -121,7 +121,7 @@ def test_stats_cli_on_a_real_file(data_dir):
   path = data_dir / "absa" / "XABSA" / "gold-tr-test.txt"
   root = str(pathlib.Path(__file__).resolve().parents[1])
   env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-  r = subprocess.run([sys.executable, "-m", "mtlws_jax.data.stats", "--task=absa", "--format=absa-ot",
+  r = subprocess.run([sys.executable, "-m", "mtlws_jax.data.stats", "--task=absa", "--format=absa",
                       f"--path={path}"], capture_output=True, text=True, env=env, timeout=120)
   assert r.returncode == 0, r.stderr
   out = json.loads(r.stdout)

@@ -85,6 +85,18 @@ def test_cli_prints_one_json_object(tmp_path):
   assert out["sentences"] == 3 and out["spans"] == 4
 
 
+
+def test_cli_format_defaults_to_the_tasks_own_and_names_absa_as_the_other_clis_do(tmp_path):
+  """--format=absa (as projection, translate and predict name it) was refused; no --format was refused."""
+  p = _write(tmp_path, "a.txt", ABSA)
+  outs = [_run("--task=absa", *fmt, f"--path={p}") for fmt in ([], ["--format=absa"], ["--format=absa-ot"])]
+  assert all(r.returncode == 0 for r in outs), [r.stderr for r in outs]
+  counts = [{k: v for k, v in json.loads(r.stdout).items() if k != "format"} for r in outs]
+  assert counts[0] == counts[1] == counts[2] and counts[0]["spans"] > 0
+  n = _write(tmp_path, "n.txt", NER)
+  assert json.loads(_run("--task=ner", f"--path={n}").stdout)["spans"] == 4
+
+
 BAD_INPUTS = {
     "columns": ("ner", "conll", "a O\nb B-PER x\n\n", None, 2, "3 columns, expected 2"),
     "tag": ("absa", "absa-ot", "a\tO\tNIL\nb\tT-GOOD\tNIL\n\n", None, 2, "unknown tag 'T-GOOD'"),

@@ -1,7 +1,8 @@
 """Counts of a corpus file, as one JSON object on stdout.
 
   python -m mtlws_jax.data.stats --task=ner --format=conll --path=en.conll.train.tsv
-  python -m mtlws_jax.data.stats --task=absa --format=absa-ot --path=gold-en-train.txt
+  python -m mtlws_jax.data.stats --task=absa --path=gold-en-train.txt      # --format: the task's own
+  python -m mtlws_jax.data.stats --task=absa --format=absa --path=gold-en-train.txt
   python -m mtlws_jax.data.stats --task=absa --format=conll --tag_column=1 --path=DeepL.Iker.train.tsv
   python -m mtlws_jax.data.stats --task=srl --format=upb --path=en_ewt-up-dev.conllu
 
@@ -25,7 +26,8 @@ from typing import Any
 from mtlws_jax.data import schemes
 from mtlws_jax.errors import InputError, main_guard
 
-TASK_FORMATS = {"ner": ("conll",), "absa": ("absa-ot", "conll"), "srl": ("upb",)}
+# "absa" as the other CLIs (projection, translate, predict) name it; "absa-ot" is its older name here
+TASK_FORMATS = {"ner": ("conll",), "absa": ("absa", "absa-ot", "conll"), "srl": ("upb",)}
 
 
 def span_stats(sentences) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def compute(task: str, fmt: str, path: str | os.PathLike, *, scheme: str = "auto
   if fmt == "conll":
     from mtlws_jax.data import conll
     out.update(span_stats(conll.read(path, scheme=scheme, tag_column=tag_column)))
-  elif fmt == "absa-ot":
+  elif fmt in ("absa", "absa-ot"):
     from mtlws_jax.data import absa
     out.update(span_stats(absa.read(path)))
   else:
@@ -100,7 +102,7 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise InputError(f"unexpected arguments: {' '.join(argv[1:])}")
   f = flags.FLAGS
-  result = compute(f.task, f.format, f.path, scheme=f.scheme, tag_column=f.tag_column, layout=f.layout)
+  result = compute(f.task, f.format or TASK_FORMATS[f.task][0], f.path, scheme=f.scheme, tag_column=f.tag_column, layout=f.layout)
   json.dump(result, sys.stdout, ensure_ascii=False)
   sys.stdout.write("\n")
 
@@ -108,9 +110,9 @@ def main(argv) -> None:
 def _define_flags() -> None:
   from absl import flags
   flags.DEFINE_enum("task", None, list(TASK_FORMATS), "Task of the file.", required=True)
-  flags.DEFINE_enum("format", None, ["conll", "absa-ot", "upb"],
-                    "conll: CoNLL columns; absa-ot: unified ABSA T-X; upb: Universal Proposition Bank.",
-                    required=True)
+  flags.DEFINE_enum("format", None, ["conll", "absa", "absa-ot", "upb"],
+                    "conll: CoNLL columns; absa (or absa-ot): unified ABSA T-X; upb: Universal Proposition "
+                    "Bank (default: the task's own: conll, absa, upb).")
   flags.DEFINE_string("path", None, "The file to count.", required=True)
   flags.DEFINE_enum("scheme", "auto", ["auto", "iob1", "iob2", "bioes"], "conll: tag scheme (auto detects).")
   flags.DEFINE_integer("tag_column", -1, "conll: column of the tag (0 is the token; -1 the last).")
