@@ -223,6 +223,29 @@ def test_the_selection_command_compares_the_two_criteria_per_language(finished):
   assert json.loads((work / "translated_dev.json").read_text())["scores"] == scores
 
 
+def test_a_translated_dev_set_remade_at_the_same_path_is_scored_again(finished):
+  """The score cache was keyed by path only: a set remade in place (a fixed translation) kept its old scores."""
+  data, work, root = finished
+  sets = root / "tdev"
+  sets.mkdir()
+  for lang in ("es", "fr"):
+    (sets / f"{lang}.txt").write_bytes((data / "absa" / "XABSA" / f"smt-{lang}-train.txt").read_bytes())
+  args = (str(work), f"--translated-dev={sets}/{{lang}}.txt", "--langs=es,fr")
+  assert _cli("mtlws_jax.eval.select", *args).returncode == 0
+  cache = json.loads((work / "translated_dev.json").read_text())
+  for per_seed in cache["scores"].values():
+    per_seed["0"] = {"es": 99.5, "fr": 99.5}            # marks: kept while the sets are the same
+  (work / "translated_dev.json").write_text(json.dumps(cache))
+  assert _cli("mtlws_jax.eval.select", *args).returncode == 0
+  assert all(v["0"] == {"es": 99.5, "fr": 99.5} for v in json.loads((work / "translated_dev.json").read_text())["scores"].values())
+  es = (sets / "es.txt").read_text(encoding="utf-8")
+  (sets / "es.txt").write_text(es.split("\n\n", 1)[1], encoding="utf-8")   # remade: one sentence fewer
+  p = _cli("mtlws_jax.eval.select", *args)
+  assert p.returncode == 0 and "translated dev F1" in p.stderr, p.stderr[-2000:]
+  again = json.loads((work / "translated_dev.json").read_text())
+  assert again["scores"] and all(v["0"]["es"] != 99.5 and v["0"]["fr"] != 99.5 for v in again["scores"].values())
+
+
 def test_raw_text_without_the_text_format_names_the_flag(finished):
   """Issue 26, class 8: a file of plain sentences given as a task file says so and names the flag."""
   _, work, root = finished

@@ -33,7 +33,7 @@ SCORES = "translated_dev.json"
 
 
 def read_scores(workdir: pathlib.Path) -> dict:
-  """{"files": {lang: path}, "scores": {model_id: {seed: {lang: f1}}}}; {} when absent or unreadable
+  """{"files": {lang: path}, "digests": {lang: sha1}, "scores": {model_id: {seed: {lang: f1}}}}; {} when absent or unreadable
   (a cache: a warning, and it is rebuilt by the next scoring)."""
   path = pathlib.Path(workdir) / SCORES
   if not path.exists():
@@ -54,6 +54,15 @@ def read_scores(workdir: pathlib.Path) -> dict:
   return got
 
 
+def _digest(path: str) -> str:
+  """A translated dev set's content hash: a set remade at the same path (a new translation) is scored again."""
+  import hashlib
+  try:
+    return hashlib.sha1(pathlib.Path(path).read_bytes()).hexdigest()[:16]
+  except OSError as e:
+    raise InputError(f"cannot read the translated dev set ({e.strerror})", path) from None
+
+
 def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequence[str] = (),
                say=print) -> dict:
   """Translated dev F1 (%) of every finished run with a kept checkpoint, per language (cached)."""
@@ -62,8 +71,9 @@ def score_runs(workdir: pathlib.Path, files: Mapping[str, str], *, rows: Sequenc
   from mtlws_jax.data import tasks, taskspec
   workdir = pathlib.Path(workdir)
   cache = read_scores(workdir)
-  if cache.get("files") != dict(files):    # other sets: score again
-    cache = {"files": dict(files), "scores": {}}
+  digests = {l: _digest(f) for l, f in files.items()}
+  if cache.get("files") != dict(files) or cache.get("digests") != digests:   # other sets, or remade: score again
+    cache = {"files": dict(files), "digests": digests, "scores": {}}
   scores = cache["scores"]
   sets, unkept = {}, []
   for model_id, seed, _ in runfolder.finished_runs(workdir):
