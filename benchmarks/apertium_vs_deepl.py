@@ -11,7 +11,8 @@
    Easy-Label-Projection set (detokenized, sentence i against sentence i).
 3. TARGET-ONLY es trained on each set with the study's CPU recipe (configs/study_ner_cpu.py: all 12
    e5 layers, 300 steps), the same seeds (paired: same head, dropout and draw order), scored on
-   the Spanish CoNLL-2002 test set; the difference with a 95% paired bootstrap over test sentences.
+   the Spanish CoNLL-2002 test set; the difference with a 95% paired bootstrap over test sentences
+   and, with several seeds, the seed-level intervals of eval.bootstrap (training noise included).
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def main() -> None:
     proj = json.loads(run([sys.executable, "-m", "mtlws_jax.projection", "--task=ner", f"--src={en_train}",
                            f"--tgt-tokens={tokens}", "--aligner=eflomal", f"--out={target}"]))
     out["apertium_set"] = {"translation": tr, "projection": proj, "seconds": round(time.time() - tic, 1)}
+    (sets / "apertium_set.json").write_text(json.dumps(out["apertium_set"], indent=2) + "\n")
+  elif (sets / "apertium_set.json").exists():   # a set made by an earlier call: its record, read back
+    out["apertium_set"] = json.loads((sets / "apertium_set.json").read_text())
   out["sets"] = set_stats(en_train, target, deepl)
   # 2. chrF against DeepL
   import sacrebleu
@@ -98,9 +102,7 @@ def main() -> None:
       cmd.append(f"--config.data_dir={args.data_dir}")
     if name == "apertium":
       cmd.append(f"--config.data.translated_root={sets}")
-    tic = time.time()
     run(cmd)
-    out.setdefault("seconds", {})[name] = round(time.time() - tic, 1)
   from mtlws_jax import runfolder as W
   from mtlws_jax.eval import bootstrap, metrics
   gold = tasks.to_scheme(conll.read(root / c.data.gold.format(lang="es", split="test")), "bioes", "es test")
@@ -112,6 +114,8 @@ def main() -> None:
       folder = W.run_folder(wd, "target_only-es", s)
       per.append(metrics.sentence_counts("ner", gold, W.read_predictions(folder)["splits"]["test:es"]))
       f1.setdefault(name, []).append(round(100 * W.read_result(folder)["target_test"]["es"]["f1"], 2))
+      # the runs' own wall time (timing.json), not this call's: a later call skips finished runs
+      out.setdefault("seconds", {})[name] = round(out.get("seconds", {}).get(name, 0) + (W.read_seconds(folder) or 0), 1)
     counts[name] = per
   import numpy as np
   diff = bootstrap.paired_difference({"es": (np.stack(counts["apertium"]), np.stack(counts["deepl"]))})["es"]
@@ -119,6 +123,11 @@ def main() -> None:
                                           "std": round(float(np.std(v, ddof=1)), 2) if len(v) > 1 else None}
                                    for name, v in f1.items()}
   out["apertium_minus_deepl"] = {k: round(v, 2) if isinstance(v, float) else v for k, v in diff.items()}
+  if len(seeds) > 1:   # with training noise: seeds and sentences resampled together; t over the seeds
+    level = bootstrap.seed_level({"es": (np.stack(counts["apertium"]), np.stack(counts["deepl"]))})["es"]
+    out["apertium_minus_deepl_over_seeds"] = {k: (round(v, 4) if k == "p_seeds" else round(v, 2))
+                                              if isinstance(v, float) else v for k, v in level.items()
+                                              if k not in ("diff", "per_seed")}
   text = json.dumps(out, indent=2)
   pathlib.Path(args.out).write_text(text + "\n")
   print(text)
