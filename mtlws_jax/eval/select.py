@@ -2,7 +2,7 @@
 
 The paper picks the model with the best English dev F1, and the study shows that English dev F1
 does not track target F1 (ABSA: the Nesterov warmup has a higher English dev F1 than MTL and
-scores 2.3 points lower on the targets). A *translated dev set* needs no gold in the target
+scores 1.5 points lower on the targets over 7 seeds). A *translated dev set* needs no gold in the target
 language: the English dev set machine-translated, its spans projected (results/translated_dev/
 make.sh: Apertium + eflomal). Ranking a workdir's finished runs on it gives a model per language.
 
