@@ -107,24 +107,26 @@ def main() -> None:
   from mtlws_jax.eval import bootstrap, metrics
   gold = tasks.to_scheme(conll.read(root / c.data.gold.format(lang="es", split="test")), "bioes", "es test")
   seeds = [int(s) for s in args.seeds.split(",")]
-  counts, f1 = {}, {}
+  import numpy as np
+  counts, f1, secs = {}, {}, {}
   for name, wd in workdirs.items():
     per = []
     for s in seeds:
       folder = W.run_folder(wd, "target_only-es", s)
       per.append(metrics.sentence_counts("ner", gold, W.read_predictions(folder)["splits"]["test:es"]))
       f1.setdefault(name, []).append(round(100 * W.read_result(folder)["target_test"]["es"]["f1"], 2))
-      # the runs' own wall time (timing.json), not this call's: a later call skips finished runs
-      out.setdefault("seconds", {})[name] = round(out.get("seconds", {}).get(name, 0) + (W.read_seconds(folder) or 0), 1)
-    counts[name] = per
-  import numpy as np
-  diff = bootstrap.paired_difference({"es": (np.stack(counts["apertium"]), np.stack(counts["deepl"]))})["es"]
+      secs[name] = secs.get(name, 0) + (W.read_seconds(folder) or 0)
+    counts[name] = np.stack(per)
+  # the runs' own wall time (timing.json), not this call's: a later call skips finished runs
+  out["seconds"] = {name: round(v, 1) for name, v in secs.items()}
+  pair = {"es": (counts["apertium"], counts["deepl"])}
+  diff = bootstrap.paired_difference(pair)["es"]
   out["target_only_es_test_f1"] = {name: {"per_seed": v, "mean": round(float(np.mean(v)), 2),
                                           "std": round(float(np.std(v, ddof=1)), 2) if len(v) > 1 else None}
                                    for name, v in f1.items()}
   out["apertium_minus_deepl"] = {k: round(v, 2) if isinstance(v, float) else v for k, v in diff.items()}
   if len(seeds) > 1:   # with training noise: seeds and sentences resampled together; t over the seeds
-    level = bootstrap.seed_level({"es": (np.stack(counts["apertium"]), np.stack(counts["deepl"]))})["es"]
+    level = bootstrap.seed_level(pair)["es"]
     out["apertium_minus_deepl_over_seeds"] = {k: (round(v, 4) if k == "p_seeds" else round(v, 2))
                                               if isinstance(v, float) else v for k, v in level.items()
                                               if k not in ("diff", "per_seed")}

@@ -102,6 +102,12 @@ def os_error(e: OSError) -> str:
   return f"{where}: {e.strerror or e}" if where else str(e.strerror or e)
 
 
+def repeated(values) -> list[str]:
+  """The values a comma list names more than once (sorted, as text): a flag's usage error."""
+  values = list(values)
+  return sorted({str(v) for v in values if values.count(v) > 1})
+
+
 def argument_parser(**kwargs):
   """An argparse parser whose usage errors are one `error:` line and exit code 1, like bad input
   (argparse's own prints the usage and exits 2)."""

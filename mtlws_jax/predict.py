@@ -203,9 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   from mtlws_jax import runfolder, saved as saved_lib
   why = "named by --run" if args.run else None
   if args.run is None:
-    if not pathlib.Path(args.workdir).is_dir():
-      raise InputError("a file, not a workdir (a folder run.py made)" if pathlib.Path(args.workdir).exists()
-                       else "no such workdir", args.workdir)
+    from mtlws_jax import workdir as workdir_lib
+    workdir_lib.check_exists(args.workdir)
     from mtlws_jax.eval import select
     if args.seed is not None:
       runs = [r for r in runfolder.finished_runs(pathlib.Path(args.workdir)) if r[1] == args.seed]

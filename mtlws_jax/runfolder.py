@@ -57,8 +57,12 @@ def read_result(folder: pathlib.Path) -> dict | None:
   return got
 
 
+def _number(x) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def _result_problem(r) -> str:
-  number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+  number = lambda x: _number(x) and x == x      # a score is never NaN
   if not isinstance(r, dict):
     return "not a JSON object"
   if not number(r.get("english_dev")):
@@ -202,15 +206,23 @@ def read_effect(folder: pathlib.Path) -> dict | None:
   if not p.exists():
     return None
   got = read_json(p, "the warmup's effect.json")
-  number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
-  problem = ("not a JSON object" if not isinstance(got, dict) else
-             "param_rel_change is not a number" if not number(got.get("param_rel_change")) else
-             next((f"{k} is not a number" for k in ("mean_loss_before", "mean_loss_after")
-                   if k in got and not number(got[k])), ""))
+  problem = _effect_problem(got)
   if problem:
     raise InputError(f"the warmup's effect.json is not a warmup effect ({problem}); delete it and run "
                      "the same run.py command again to recompute the warmup", p)
   return got
+
+
+def _effect_problem(e) -> str:
+  """param_rel_change may be NaN (a zero norm); it must be a number."""
+  if not isinstance(e, dict):
+    return "not a JSON object"
+  if not _number(e.get("param_rel_change")):
+    return "param_rel_change is not a number"
+  for k in ("mean_loss_before", "mean_loss_after"):      # absent where the loss was not measured
+    if k in e and not _number(e[k]):
+      return f"{k} is not a number"
+  return ""
 
 
 def warmup_effect(workdir: pathlib.Path, row: str, seed: int) -> dict | None:

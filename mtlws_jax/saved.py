@@ -58,8 +58,7 @@ def load(workdir: str | pathlib.Path, run: str | None = None, seed: int | None =
   from mtlws_jax.models import checkpoints
   from mtlws_jax.models.tagger import merge_tagger, split_tagger
   workdir = pathlib.Path(workdir).absolute()
-  if not workdir.is_dir():
-    raise InputError("a file, not a workdir (a folder run.py made)" if workdir.exists() else "no such workdir", workdir)
+  workdir_lib.check_exists(workdir)
   config = workdir_lib.saved_config(workdir)
   if config is None:
     raise InputError("no config.json: not a workdir made by run.py", workdir)

@@ -100,6 +100,13 @@ def saved_config(workdir: pathlib.Path) -> dict | None:
 CONFIG_SECTIONS = ("data", "model", "train", "selection", "warmup")
 
 
+def check_exists(workdir: pathlib.Path) -> None:
+  """A workdir to read (predict, export): a folder that is there."""
+  workdir = pathlib.Path(workdir)
+  if not workdir.is_dir():
+    raise InputError("a file, not a workdir (a folder run.py made)" if workdir.exists() else "no such workdir", workdir)
+
+
 def check_usable(workdir: pathlib.Path) -> None:
   """The workdir is a folder we can write to (or can be made): say so before training."""
   workdir = pathlib.Path(workdir)

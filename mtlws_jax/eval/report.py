@@ -25,7 +25,7 @@ import numpy as np
 from mtlws_jax import plan as plan_lib, runfolder, workdir as workdir_lib
 from mtlws_jax.data import taskspec
 from mtlws_jax.eval import plots, tables
-from mtlws_jax.errors import InputError, argument_parser
+from mtlws_jax.errors import InputError, argument_parser, repeated
 
 DISPLAY = plan_lib.DISPLAY
 BASELINE = "zero_shot"
@@ -364,9 +364,8 @@ def _main(argv: Sequence[str] | None = None) -> None:
   except ValueError:
     ap.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
   for flag, values in (("--seeds", seeds or []), ("--rows", only_rows or [])):
-    twice = sorted({str(v) for v in values if values.count(v) > 1})
-    if twice:   # a seed counted twice would pair a run with itself and shrink every seed interval
-      ap.error(f"{flag} names {', '.join(twice)} more than once")
+    if repeated(values):   # a seed counted twice would pair a run with itself and shrink every seed interval
+      ap.error(f"{flag} names {', '.join(repeated(values))} more than once")
   print(rebuild(args.workdir, seeds=seeds, paper_backbone=args.paper, only_rows=only_rows,
                 baseline=args.baseline.strip()), end="")
 

@@ -26,14 +26,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mtlws_jax import runfolder, workdir as workdir_lib
-from mtlws_jax.errors import InputError, argument_parser
+from mtlws_jax.errors import InputError, argument_parser, repeated
 
 CRITERIA = ("auto", "english_dev", "translated_dev")
 SCORES = "translated_dev.json"
 
 
 def read_scores(workdir: pathlib.Path) -> dict:
-  """{"files": {lang: path}, "digests": {lang: sha1}, "scores": {model_id: {seed: {lang: f1}}}}; {} when absent or unreadable
+  """{"files": {lang: path}, "digests": {lang: sha256}, "scores": {model_id: {seed: {lang: f1}}}}; {} when absent or unreadable
   (a cache: a warning, and it is rebuilt by the next scoring)."""
   path = pathlib.Path(workdir) / SCORES
   if not path.exists():
@@ -56,9 +56,9 @@ def read_scores(workdir: pathlib.Path) -> dict:
 
 def _digest(path: str) -> str:
   """A translated dev set's content hash: a set remade at the same path (a new translation) is scored again."""
-  import hashlib
+  from mtlws_jax.data import textfile
   try:
-    return hashlib.sha1(pathlib.Path(path).read_bytes()).hexdigest()[:16]
+    return textfile.sha256(path)
   except OSError as e:
     raise InputError(f"cannot read the translated dev set ({e.strerror})", path) from None
 
@@ -249,18 +249,16 @@ def main(argv: Sequence[str] | None = None) -> int:
   langs = [l.strip() for l in args.langs.split(",") if l.strip()]
   rows = [r.strip() for r in args.rows.split(",") if r.strip()]
   # checked before anything is scored or written: a slip must not replace selection.md with an empty table
-  config = workdir_lib.saved_config(workdir) or {}
-  targets = list(config.get("target_langs") or [])
-  finished = sorted({m for m, _, _ in runfolder.finished_runs(workdir)})
   if not langs:
     p.error("--langs names no language")
   for flag, values in (("--langs", langs), ("--rows", rows)):
-    twice = sorted({v for v in values if values.count(v) > 1})
-    if twice:
-      p.error(f"{flag} names {', '.join(twice)} more than once")
+    if repeated(values):
+      p.error(f"{flag} names {', '.join(repeated(values))} more than once")
+  targets = list((workdir_lib.saved_config(workdir) or {}).get("target_langs") or [])
   if targets and set(langs) - set(targets):
     raise InputError(f"--langs: {', '.join(sorted(set(langs) - set(targets)))} is not a target language of "
                      f"this workdir (its targets: {', '.join(targets)})", workdir / "config.json")
+  finished = sorted({m for m, _, _ in runfolder.finished_runs(workdir)}) if rows else []
   if set(rows) - set(finished):
     raise InputError(f"--rows: no finished run of {', '.join(sorted(set(rows) - set(finished)))} in this "
                      f"workdir (its finished rows: {', '.join(finished) or 'none'})", workdir)
