@@ -20,7 +20,7 @@ for t in absa ner; do pair results/study_${t}_cpu $ROWS 0,1,2 _all_rows; done
 # Issue 23: the rows that answer the question, over every seed finished so far (the seed chain adds them)
 KEY=zero_shot,mtl,ws_eq7,ws_reptile,ws_nesterov,zs_eq,mtl_eq
 pair results/study_absa_cpu $KEY 0,1,2,3,4,5,6,7 _key_rows
-pair results/study_ner_cpu $KEY 0,1,2,3,4,5,6 _key_rows
+pair results/study_ner_cpu $KEY 0,1,2,3,4,5,6,7 _key_rows
 # the paper's budget (configs/study_absa_paper_cpu.py): seeds as they finish
 P=results/study_absa_paper_cpu
 pair $P zero_shot,ws_nesterov,mtl,zs_eq 0,1,2,3,4 ""
