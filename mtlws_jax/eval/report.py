@@ -364,8 +364,8 @@ def _main(argv: Sequence[str] | None = None) -> None:
   except ValueError:
     ap.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
   for flag, values in (("--seeds", seeds or []), ("--rows", only_rows or [])):
-    if repeated(values):   # a seed counted twice would pair a run with itself and shrink every seed interval
-      ap.error(f"{flag} names {', '.join(repeated(values))} more than once")
+    if twice := repeated(values):   # a seed counted twice would pair a run with itself and shrink every seed interval
+      ap.error(f"{flag} names {', '.join(twice)} more than once")
   print(rebuild(args.workdir, seeds=seeds, paper_backbone=args.paper, only_rows=only_rows,
                 baseline=args.baseline.strip()), end="")
 

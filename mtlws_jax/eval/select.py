@@ -252,8 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   if not langs:
     p.error("--langs names no language")
   for flag, values in (("--langs", langs), ("--rows", rows)):
-    if repeated(values):
-      p.error(f"{flag} names {', '.join(repeated(values))} more than once")
+    if twice := repeated(values):
+      p.error(f"{flag} names {', '.join(twice)} more than once")
   targets = list((workdir_lib.saved_config(workdir) or {}).get("target_langs") or [])
   if targets and set(langs) - set(targets):
     raise InputError(f"--langs: {', '.join(sorted(set(langs) - set(targets)))} is not a target language of "
